@@ -1,0 +1,16 @@
+-- Hourly ad-set Insights in the account's local time; one row per ad set and hour.
+CREATE TABLE IF NOT EXISTS insights (
+    date            DATE      NOT NULL,
+    hour            TINYINT   NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    ts              TIMESTAMP NOT NULL,  -- date + hour, naive account-local
+    campaign_id     VARCHAR   NOT NULL,
+    adset_id        VARCHAR   NOT NULL,
+    spend           DOUBLE    NOT NULL CHECK (spend >= 0),
+    impressions     BIGINT    NOT NULL CHECK (impressions >= 0),
+    reach           BIGINT    NOT NULL CHECK (reach >= 0),
+    clicks          BIGINT    NOT NULL CHECK (clicks >= 0),
+    conversions     DOUBLE    NOT NULL CHECK (conversions >= 0),
+    purchase_value  DOUBLE    NOT NULL CHECK (purchase_value >= 0),
+    pulled_at       TIMESTAMP NOT NULL,
+    PRIMARY KEY (adset_id, date, hour)
+);
