@@ -40,9 +40,11 @@ INSIGHTS: dict[str, pl.DataType] = {
     "purchase_value": pl.Float64(),  # major units
 }
 
-# composite_scores: one row per ad set and evaluation time.
+# composite_scores: one row per scored entity and evaluation time. Entities are ad sets, plus
+# CBO campaigns (their budget lives on the campaign; their metrics are their ad sets' sums).
 SCORES: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
+    "entity_id": pl.Utf8(),
+    "entity_type": pl.Utf8(),  # "adset" | "campaign"
     "campaign_id": pl.Utf8(),
     "pool": pl.Utf8(),
     "as_of": pl.Datetime("us"),  # end of the evaluation interval (naive, account-local)
@@ -66,7 +68,7 @@ SCORES: dict[str, pl.DataType] = {
 
 # Fired trigger actions that the planner turns into moves.
 ACTIONS: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
+    "entity_id": pl.Utf8(),
     "action": pl.Utf8(),  # increase | decrease | pause | alert | flag_creative
     "pct": pl.Float64(),  # requested change in percent (positive), null for pause/alert
     "trigger": pl.Utf8(),  # trigger name, e.g. "score_above_0.85x3"
@@ -74,10 +76,12 @@ ACTIONS: dict[str, pl.DataType] = {
     "as_of": pl.Datetime("us"),
 }
 
-# rebalance_plan: one row per ad set in a pool (moved or not), budgets in minor units.
+# rebalance_plan: one row per budget holder in a pool (moved or not), budgets in minor units.
+# A budget holder is an ad set with its own daily budget, or a CBO campaign.
 PLAN: dict[str, pl.DataType] = {
     "plan_id": pl.Utf8(),
-    "adset_id": pl.Utf8(),
+    "entity_id": pl.Utf8(),
+    "entity_type": pl.Utf8(),
     "campaign_id": pl.Utf8(),
     "pool": pl.Utf8(),
     "tier": pl.Int64(),
@@ -90,6 +94,25 @@ PLAN: dict[str, pl.DataType] = {
     "trigger": pl.Utf8(),
     "score": pl.Float64(),
     "reason": pl.Utf8(),  # trigger, scores, and the constraint that bound the move
+}
+
+
+# trigger_states: one row per (entity, trigger), carried across runs.
+TRIGGER_STATE: dict[str, pl.DataType] = {
+    "entity_id": pl.Utf8(),
+    "trigger": pl.Utf8(),
+    "streak": pl.Int64(),  # consecutive evaluation intervals the condition held
+    "condition_met": pl.Boolean(),  # at the last evaluation
+    "last_eval_at": pl.Datetime("us"),
+    "last_fired_at": pl.Datetime("us"),
+    "cooldown_until": pl.Datetime("us"),
+}
+
+# Last budget changes per entity (from the action log), for the minimum-interval guard.
+LAST_CHANGES: dict[str, pl.DataType] = {
+    "entity_id": pl.Utf8(),
+    "changed_at": pl.Datetime("us"),  # most recent applied change
+    "changes_last_hour": pl.Int64(),  # edits in the hour before the plan's as_of
 }
 
 

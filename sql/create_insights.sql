@@ -12,5 +12,12 @@ CREATE TABLE IF NOT EXISTS insights (
     conversions     DOUBLE    NOT NULL CHECK (conversions >= 0),
     purchase_value  DOUBLE    NOT NULL CHECK (purchase_value >= 0),
     pulled_at       TIMESTAMP NOT NULL,
+    -- the source's clock when it reported these values (account-local); late conversions
+    -- keep arriving for ~3 days, so younger rows are incomplete
+    reported_at     TIMESTAMP,
+    -- conversions and value scaled up by the expected share already reported at that age
+    -- (settings.attribution_maturity); what the signals use
+    conversions_est     DOUBLE,
+    purchase_value_est  DOUBLE,
     PRIMARY KEY (adset_id, date, hour)
 );

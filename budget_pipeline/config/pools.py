@@ -180,6 +180,12 @@ class Settings(_Strict):
     kill_switch: bool = False
     skip_learning: bool = False
     repull_days: Annotated[int, Field(ge=1, le=28)] = 3
+    # Expected share of an hour's conversions already reported N hours after it ended
+    # (late attribution); linear between the knots, 1.0 from the last one on. Signals divide
+    # recent hours by it so a young window is not mistaken for a drop. {} turns it off.
+    attribution_maturity: dict[int, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: {0: 0.5, 24: 0.75, 48: 0.88, 72: 1.0}
+    )
 
     @model_validator(mode="after")
     def _cap_within_limit(self) -> Settings:
@@ -189,6 +195,34 @@ class Settings(_Strict):
                 f"{self.learning_limit_pct}"
             )
         return self
+
+    @field_validator("attribution_maturity")
+    @classmethod
+    def _maturity_monotone(cls, value: dict[int, float]) -> dict[int, float]:
+        knots = sorted(value.items())
+        if any(h < 0 for h, _ in knots):
+            raise ValueError(f"attribution_maturity hours must be >= 0, got {dict(knots)}")
+        shares = [s for _, s in knots]
+        if shares != sorted(shares):
+            raise ValueError(f"attribution_maturity must not decrease with age, got {dict(knots)}")
+        return dict(knots)
+
+    def maturity_curve(self) -> list[float]:
+        """Share reported at each whole hour of age 0..last knot − 1 (for SQL, 1-indexed)."""
+        if not self.attribution_maturity:
+            return []
+        hours = sorted(self.attribution_maturity)
+        shares = [self.attribution_maturity[h] for h in hours]
+        last = hours[-1]
+        out = []
+        for age in range(last):
+            for (h0, s0), (h1, s1) in zip(zip(hours, shares, strict=False), zip(hours[1:], shares[1:], strict=False), strict=False):
+                if h0 <= age < h1:
+                    out.append(s0 + (s1 - s0) * (age - h0) / (h1 - h0))
+                    break
+            else:
+                out.append(shares[0] if age < hours[0] else 1.0)
+        return out
 
     def lookback_for(self, daily_spend: float) -> int:
         """Lookback hours scaled by spend volume (SPEC §4) unless set explicitly."""
