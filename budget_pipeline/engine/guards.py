@@ -1,0 +1,441 @@
+"""Guards: the rules no rebalance plan may break (SPEC §7), checked independently of the planner.
+
+The blocking asset checks run these on the planned frame, and the executor runs them again right
+before it calls the API. Each ``check_*`` takes a contracts.PLAN frame (only the columns it
+needs) and returns a frame of violations, one row per offending entity or pool with the numbers
+and a ``detail`` sentence; an empty frame is a pass. A malformed plan (missing column, null or
+negative budget, non-integer budget dtype, duplicate entity id, NaN score, pause null, delta
+that is not ``new − old``) raises :class:`ValueError` naming the column and the value.
+
+An entity is *edited* by a row when its budget changes or it is paused. Budgets are integer
+minor units and every comparison here is exact integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import polars as pl
+
+from budget_pipeline import contracts
+from budget_pipeline.config.pools import PoolsConfig
+
+_BUDGETS = ("old_budget", "new_budget", "delta", "target_budget")
+
+
+def _sorted_by_entity(check: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
+    """Violations in entity order, so reports and tests read the same every run."""
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> pl.DataFrame:
+        return check(*args, **kwargs).sort("entity_id")
+
+    return wrapper
+
+
+def validate_plan(plan: pl.DataFrame, required: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ValueError` if ``plan`` is malformed (see the module docstring)."""
+    needed = {"entity_id", "old_budget", "new_budget", *required}
+    missing = sorted(c for c in needed if c not in plan.columns)
+    if missing:
+        raise ValueError(f"plan is missing columns {missing}; has {plan.columns}")
+    schema = plan.schema
+    budgets = [c for c in _BUDGETS if c in schema]
+    for col in budgets:
+        if not schema[col].is_integer():
+            raise ValueError(
+                f"plan column {col!r} has dtype {schema[col]}; budgets must be integer minor units"
+            )
+    if "pause" in schema and schema["pause"] != pl.Boolean:
+        raise ValueError(f"plan column 'pause' has dtype {schema['pause']}; expected Boolean")
+    if "score" in schema and not (schema["score"].is_numeric() or schema["score"] == pl.Null):
+        raise ValueError(f"plan column 'score' has dtype {schema['score']}; expected a float")
+
+    # Row problems: (column, bad rows, what is wrong); all tested in one pass over the plan.
+    problems: list[tuple[str, pl.Expr, str]] = [
+        ("entity_id", pl.col("entity_id").is_null(), "is null"),
+        ("entity_id", pl.col("entity_id").is_duplicated(), "has duplicate values"),
+    ]
+    nullable = [c for c in [*budgets, "pause", "pool"] if c in schema]
+    problems += [(c, pl.col(c).is_null(), "is null") for c in nullable]
+    problems += [(c, pl.col(c) < 0, "is negative") for c in budgets if c != "delta"]
+    if "delta" in schema:
+        new, old = pl.col("new_budget").cast(pl.Int64), pl.col("old_budget").cast(pl.Int64)
+        problems.append(("delta", pl.col("delta").cast(pl.Int64) != new - old, "is not new − old"))
+    if "score" in schema and schema["score"].is_float():
+        problems.append(("score", pl.col("score").is_nan(), "is NaN"))
+    found = plan.select(
+        [bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _) in enumerate(problems)]
+    ).row(0)
+    for (col, bad, what), hit in zip(problems, found, strict=True):
+        if not hit:
+            continue
+        rows = plan.filter(bad.fill_null(False))
+        if what == "has duplicate values":
+            values = rows["entity_id"].unique().sort().to_list()
+            raise ValueError(f"plan column 'entity_id' has duplicate values {values}")
+        row = rows.row(0, named=True)
+        raise ValueError(
+            f"plan column {col!r} {what} ({row[col]!r}) for entity {row['entity_id']!r}"
+        )
+
+
+def check_floors(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
+    """Pools that end below their floor *and* below where they started."""
+    totals = _pool_bounds(plan, config)
+    return totals.filter(
+        (pl.col("after") < pl.col("floor")) & (pl.col("after") < pl.col("before"))
+    ).select(
+        "pool",
+        "floor",
+        "before",
+        "after",
+        (pl.col("floor") - pl.col("after")).alias("shortfall"),
+        pl.format(
+            "pool {} ends at {} (minor units), below its floor {} and below its {} before",
+            "pool",
+            "after",
+            "floor",
+            "before",
+        ).alias("detail"),
+    )
+
+
+def check_ceilings(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
+    """Pools that end above their ceiling *and* above where they started."""
+    totals = _pool_bounds(plan, config)
+    return totals.filter(
+        (pl.col("after") > pl.col("ceiling")) & (pl.col("after") > pl.col("before"))
+    ).select(
+        "pool",
+        "ceiling",
+        "before",
+        "after",
+        (pl.col("after") - pl.col("ceiling")).alias("excess"),
+        pl.format(
+            "pool {} ends at {} (minor units), above its ceiling {} and above its {} before",
+            "pool",
+            "after",
+            "ceiling",
+            "before",
+        ).alias("detail"),
+    )
+
+
+@_sorted_by_entity
+def check_learning_limit(plan: pl.DataFrame, cap_pct: float) -> pl.DataFrame:
+    """Entities whose change ``|new − old|`` exceeds ``old × cap_pct / 100`` (exact)."""
+    validate_plan(plan)
+    cap = Fraction(repr(float(cap_pct))).limit_denominator(10_000)
+    old, new = pl.col("old_budget").cast(pl.Int64), pl.col("new_budget").cast(pl.Int64)
+    change = (new - old).abs()
+    return plan.filter(change * (100 * cap.denominator) > old * cap.numerator).select(
+        "entity_id",
+        old.alias("old_budget"),
+        new.alias("new_budget"),
+        (new - old).alias("delta"),
+        (old * cap.numerator // (100 * cap.denominator)).alias("allowed"),
+        pl.format(
+            "{} changes by {} (minor units), more than {} % of {}",
+            "entity_id",
+            new - old,
+            pl.lit(f"{cap_pct:g}"),
+            old,
+        ).alias("detail"),
+    )
+
+
+def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
+    """One row (before, after, difference) when the plan creates or destroys money."""
+    validate_plan(plan)
+    totals = plan.select(
+        pl.col("old_budget").cast(pl.Int64).sum().alias("before"),
+        pl.col("new_budget").cast(pl.Int64).sum().alias("after"),
+    ).with_columns((pl.col("after") - pl.col("before")).alias("difference"))
+    return totals.filter(pl.col("difference") != 0).with_columns(
+        pl.format(
+            "plan total goes from {} to {} (minor units): {} created",
+            "before",
+            "after",
+            "difference",
+        ).alias("detail")
+    )
+
+
+@_sorted_by_entity
+def check_min_interval(
+    plan: pl.DataFrame,
+    last_changes: pl.DataFrame,
+    as_of: datetime,
+    hours: float,
+    max_per_hour: int,
+) -> pl.DataFrame:
+    """Edited entities changed less than ``hours`` before ``as_of`` (or later), or already edited
+    ``max_per_hour`` times in the last hour (contracts.LAST_CHANGES)."""
+    validate_plan(plan, ("pause",))
+    changes = (
+        contracts.conform(last_changes, contracts.LAST_CHANGES)
+        .group_by("entity_id")
+        .agg(pl.col("changed_at").max(), pl.col("changes_last_hour").max())
+    )
+    since = as_of - timedelta(hours=hours)
+    too_soon = (pl.col("changed_at") > since).fill_null(False)
+    too_many = (pl.col("changes_last_hour") >= max_per_hour).fill_null(False)
+    return (
+        plan.filter(_edited())
+        .join(changes, on="entity_id", how="inner")
+        .filter(too_soon | too_many)
+        .select(
+            "entity_id",
+            "old_budget",
+            "new_budget",
+            "pause",
+            "changed_at",
+            "changes_last_hour",
+            pl.concat_str(
+                [
+                    pl.col("entity_id"),
+                    pl.lit(" is edited"),
+                    pl.when(too_soon).then(
+                        pl.concat_str(
+                            [
+                                pl.lit(" though last changed at "),
+                                pl.col("changed_at").dt.to_string("%Y-%m-%d %H:%M"),
+                                pl.lit(f", less than {hours:g} h before {as_of:%Y-%m-%d %H:%M}"),
+                            ]
+                        )
+                    ),
+                    pl.when(too_many).then(
+                        pl.concat_str(
+                            [
+                                pl.lit(" after "),
+                                pl.col("changes_last_hour").cast(pl.Utf8),
+                                pl.lit(f" changes in the last hour (max {max_per_hour})"),
+                            ]
+                        )
+                    ),
+                ],
+                ignore_nulls=True,
+            ).alias("detail"),
+        )
+    )
+
+
+@_sorted_by_entity
+def check_min_budget(
+    plan: pl.DataFrame, min_budgets: pl.DataFrame | int, *, default: int = 0
+) -> pl.DataFrame:
+    """Entities cut below their minimum budget (``entity_id, min_budget`` rows, or one integer
+    for every entity; entities missing from the frame use ``default``). A budget that was
+    already below the minimum and is not cut further is not a violation."""
+    validate_plan(plan)
+    if isinstance(min_budgets, pl.DataFrame):
+        mins = (
+            min_budgets.select(
+                pl.col("entity_id").cast(pl.Utf8), pl.col("min_budget").cast(pl.Int64, strict=True)
+            )
+            .group_by("entity_id")
+            .agg(pl.col("min_budget").max())
+        )
+        frame = plan.join(mins, on="entity_id", how="left").with_columns(
+            pl.col("min_budget").fill_null(default)
+        )
+    else:
+        frame = plan.with_columns(pl.lit(int(min_budgets), dtype=pl.Int64).alias("min_budget"))
+    return frame.filter(
+        (pl.col("new_budget") < pl.col("old_budget"))
+        & (pl.col("new_budget") < pl.col("min_budget"))
+    ).select(
+        "entity_id",
+        "old_budget",
+        "new_budget",
+        "min_budget",
+        pl.format(
+            "{} is cut from {} to {} (minor units), below its minimum budget {}",
+            "entity_id",
+            "old_budget",
+            "new_budget",
+            "min_budget",
+        ).alias("detail"),
+    )
+
+
+@_sorted_by_entity
+def check_locked(
+    plan: pl.DataFrame, config: PoolsConfig, *, entities: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Edited entities that are locked in the config (by entity or campaign id), or flagged
+    ``locked`` in ``entities`` (contracts.AD_ENTITIES) when given."""
+    validate_plan(plan, ("pause", "campaign_id"))
+    # The config's lock lists name entity or campaign ids; ``is_locked`` has the last word.
+    locked = {i for p in config.pools for i in p.locked if config.is_locked(i)}
+    if entities is not None:
+        flagged = entities.filter(pl.col("locked").fill_null(False))["entity_id"].to_list()
+        locked |= set(flagged)
+    locked_ids = sorted(locked)
+    return (
+        plan.filter(_edited())
+        .filter(
+            pl.col("entity_id").is_in(locked_ids)
+            | pl.col("campaign_id").is_in(locked_ids).fill_null(False)
+        )
+        .select(
+            "entity_id",
+            "campaign_id",
+            "old_budget",
+            "new_budget",
+            "pause",
+            pl.format(
+                "{} (campaign {}) is locked but the plan moves it from {} to {}, pause={}",
+                "entity_id",
+                pl.col("campaign_id").fill_null("?"),
+                "old_budget",
+                "new_budget",
+                "pause",
+            ).alias("detail"),
+        )
+    )
+
+
+@_sorted_by_entity
+def check_pause_keeps_budget(plan: pl.DataFrame) -> pl.DataFrame:
+    """Paused rows whose stored budget changes, and rows whose ``action`` disagrees with
+    ``pause``."""
+    validate_plan(plan, ("pause",))
+    budget_moved = pl.col("pause") & (pl.col("new_budget") != pl.col("old_budget"))
+    if "action" in plan.columns:
+        mismatch = (pl.col("action") == "pause").fill_null(False) != pl.col("pause")
+    else:
+        mismatch = pl.lit(False)
+    return plan.filter(budget_moved | mismatch).select(
+        "entity_id",
+        "old_budget",
+        "new_budget",
+        "pause",
+        (pl.col("action") if "action" in plan.columns else pl.lit(None, pl.Utf8)).alias("action"),
+        pl.when(budget_moved)
+        .then(
+            pl.format(
+                "{} is paused but its budget changes from {} to {}",
+                "entity_id",
+                "old_budget",
+                "new_budget",
+            )
+        )
+        .otherwise(
+            pl.format(
+                "{} has pause={} but action {}",
+                "entity_id",
+                "pause",
+                pl.col("action") if "action" in plan.columns else pl.lit("?"),
+            )
+        )
+        .alias("detail"),
+    )
+
+
+@_sorted_by_entity
+def check_in_learning(plan: pl.DataFrame, in_learning: pl.DataFrame) -> pl.DataFrame:
+    """Edited entities still in Meta's learning phase (``entity_id, in_learning`` rows)."""
+    validate_plan(plan, ("pause",))
+    learning = (
+        in_learning.select(
+            pl.col("entity_id").cast(pl.Utf8), pl.col("in_learning").cast(pl.Boolean)
+        )
+        .filter(pl.col("in_learning").fill_null(False))
+        .select("entity_id")
+        .unique()
+    )
+    return (
+        plan.filter(_edited())
+        .join(learning, on="entity_id", how="inner")
+        .select(
+            "entity_id",
+            "old_budget",
+            "new_budget",
+            "pause",
+            pl.format("{} is still learning but the plan edits it", "entity_id").alias("detail"),
+        )
+    )
+
+
+def plan_violations(
+    plan: pl.DataFrame,
+    config: PoolsConfig,
+    *,
+    last_changes: pl.DataFrame | None = None,
+    as_of: datetime | None = None,
+    min_budgets: pl.DataFrame | None = None,
+    in_learning: pl.DataFrame | None = None,
+    entities: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Run every guard; ``{name: violations}``, all empty when the plan is safe to execute.
+
+    The learning check uses ``settings.learning_cap_pct`` (the per-adjustment cap, never above
+    the limit). ``min_interval`` needs ``last_changes`` and ``as_of`` (empty without them);
+    ``min_budget`` uses ``min_budgets`` over ``settings.min_adset_budget``; ``in_learning`` is
+    checked when given and ``settings.skip_learning`` is set.
+    """
+    settings = config.settings
+    validate_plan(plan, ("pool", "pause", "campaign_id"))
+    if last_changes is not None and as_of is None:
+        raise ValueError("plan_violations: 'as_of' is required with 'last_changes'")
+    default_min = config.min_adset_budget_minor
+    return {
+        "floors": check_floors(plan, config),
+        "ceilings": check_ceilings(plan, config),
+        "learning_limit": check_learning_limit(
+            plan, min(settings.learning_cap_pct, settings.learning_limit_pct)
+        ),
+        "conservation": check_conservation(plan),
+        "min_interval": check_min_interval(
+            plan,
+            contracts.empty(contracts.LAST_CHANGES) if last_changes is None else last_changes,
+            as_of or datetime(1970, 1, 1),
+            settings.min_change_interval_hours,
+            settings.max_changes_per_hour,
+        ),
+        "min_budget": check_min_budget(
+            plan, default_min if min_budgets is None else min_budgets, default=default_min
+        ),
+        "locked": check_locked(plan, config, entities=entities),
+        "pause_keeps_budget": check_pause_keeps_budget(plan),
+        "in_learning": check_in_learning(
+            plan,
+            in_learning
+            if in_learning is not None and settings.skip_learning
+            else pl.DataFrame(schema={"entity_id": pl.Utf8, "in_learning": pl.Boolean}),
+        ),
+    }
+
+
+def _edited() -> pl.Expr:
+    return (pl.col("new_budget") != pl.col("old_budget")) | pl.col("pause")
+
+
+def _pool_bounds(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
+    validate_plan(plan, ("pool",))
+    unknown = sorted(set(plan["pool"].unique().to_list()) - set(config.by_name))
+    if unknown:
+        raise ValueError(f"plan column 'pool' has pools not in the pools config: {unknown}")
+    bounds = pl.DataFrame(
+        {
+            "pool": list(config.by_name),
+            "floor": [config.floor_minor(p) for p in config.by_name],
+            "ceiling": [config.ceiling_minor(p) for p in config.by_name],
+        },
+        schema={"pool": pl.Utf8, "floor": pl.Int64, "ceiling": pl.Int64},
+    )
+    return (
+        plan.group_by("pool")
+        .agg(
+            pl.col("old_budget").cast(pl.Int64).sum().alias("before"),
+            pl.col("new_budget").cast(pl.Int64).sum().alias("after"),
+        )
+        .join(bounds, on="pool", how="left")
+        .sort("pool")
+    )
