@@ -1,0 +1,36 @@
+"""The Dagster code location: ``budget_pipeline.definitions:defs``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
+from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
+from budget_pipeline.defs.execution.assets import budget_execution
+from budget_pipeline.defs.execution.sensors import execution_gate
+from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
+from budget_pipeline.defs.jobs import budget_cycle_job, budget_execution_job
+from budget_pipeline.defs.resources import default_resources
+from budget_pipeline.defs.schedules import daily_cycle_schedule, intraday_30min_schedule
+from budget_pipeline.defs.warehouse.assets import entity_baselines, insights
+
+defs = dg.Definitions(
+    assets=[
+        ad_entities,
+        raw_insights,
+        insights,
+        entity_baselines,
+        composite_scores,
+        trigger_states,
+        rebalance_plan,
+        budget_execution,
+    ],
+    asset_checks=[rebalance_plan_guards],
+    jobs=[budget_cycle_job, budget_execution_job],
+    schedules=[daily_cycle_schedule, intraday_30min_schedule],
+    sensors=[execution_gate],
+    resources=default_resources(),
+    # In-process: 5–6 s per run on two cores against 26–31 s for the multiprocess executor,
+    # and DuckDB has a single writer anyway.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,1 @@
+"""The orchestration: thin Dagster assets, resources, checks, sensors and schedules."""

@@ -1,0 +1,233 @@
+"""Decisions: composite scores, trigger states and the rebalance plan.
+
+Each asset reads the warehouse, calls one engine function and writes its table; the
+evaluation clock is the newest hour of Insights, so re-running on the same data changes
+nothing (same scores, same streaks, same plan id).
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from budget_pipeline import db
+from budget_pipeline.contracts import (
+    ACTIONS,
+    AD_ENTITIES,
+    LAST_CHANGES,
+    SCORES,
+    TRIGGER_STATE,
+    conform,
+)
+from budget_pipeline.defs.constants import DECISIONS, DUCKDB_POOL
+from budget_pipeline.defs.extraction.assets import ad_entities
+from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.warehouse.assets import entity_baselines
+from budget_pipeline.engine.cycle import cycle_as_of
+from budget_pipeline.engine.planner import plan_rebalance, plan_summary_markdown, pool_totals
+from budget_pipeline.engine.report import markdown_table
+from budget_pipeline.engine.scoring import score_entities
+from budget_pipeline.engine.signals import entity_baselines as compute_baselines
+from budget_pipeline.engine.signals import window_metrics
+from budget_pipeline.engine.triggers import (
+    evaluate_triggers,
+    pending_evaluation_points,
+    warmup_intervals,
+)
+from budget_pipeline.money import format_money
+
+
+def _read_state(con) -> pl.DataFrame:
+    return conform(db.read(con, "select_trigger_states"), TRIGGER_STATE)
+
+
+def _windows_needed(config) -> list[int]:
+    """Window lengths the scores and the compound triggers read."""
+    windows = {48, 72, 96}
+    if config.settings.lookback_hours:
+        windows.add(config.settings.lookback_hours)
+    for pool in config.pools:
+        for trig in pool.triggers:
+            windows.update(c.window_hours for c in trig.conditions)
+    return sorted(windows)
+
+
+@dg.asset(
+    group_name=DECISIONS,
+    kinds={"polars", "duckdb"},
+    pool=DUCKDB_POOL,
+    deps=[entity_baselines, ad_entities],
+    description=(
+        "Composite score per ad set (and CBO campaign) at each new evaluation interval: "
+        "ROAS, CPA, frequency risk and engagement against the entity's own baseline, weighted "
+        "per pool; 0.5 = on baseline; insufficient_data entities are never moved."
+    ),
+)
+def composite_scores(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
+) -> dg.MaterializeResult:
+    config = pools.load()
+    settings = config.settings
+    with warehouse.connect() as con:
+        as_of = cycle_as_of(con)
+        state = _read_state(con)
+        last_eval = state["last_eval_at"].max() if state.height else None
+        points = pending_evaluation_points(
+            as_of, last_eval, settings.interval_hours, warmup_intervals(config)
+        ) or [last_eval or as_of]
+        context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        windows = window_metrics(con, points, _windows_needed(config))
+        baselines = compute_baselines(con, points, settings=settings, entities=entities)
+        scores = score_entities(windows, baselines, entities, config)
+        db.replace(
+            con,
+            scores,
+            delete="delete_composite_scores_at",
+            insert="insert_composite_scores",
+            staged_as="staged_composite_scores",
+            params={"as_of": points},
+        )
+    latest = scores.filter(pl.col("as_of") == pl.col("as_of").max())
+    by_pool = (
+        latest.group_by("pool")
+        .agg(
+            entities=pl.len(),
+            scored=(pl.col("status") == "scored").sum(),
+            mean_score=pl.col("score").mean().round(3),
+            min_score=pl.col("score").min().round(3),
+            max_score=pl.col("score").max().round(3),
+        )
+        .sort("pool")
+    )
+    why = latest.sort("score", descending=True, nulls_last=True).select(
+        "pool", "entity_id", "status", pl.col("score").round(3), "reason"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(points[-1]),
+            "evaluation_points": len(points),
+            "entities": latest.height,
+            "insufficient_data": int((latest["status"] == "insufficient_data").sum()),
+            "by_pool": dg.MetadataValue.md(markdown_table(by_pool)),
+            "scores_and_why": dg.MetadataValue.md(markdown_table(why, max_rows=60)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=DECISIONS,
+    kinds={"polars", "duckdb"},
+    pool=DUCKDB_POOL,
+    deps=[composite_scores],
+    description=(
+        "Per entity and trigger: how many consecutive intervals its condition held, when it "
+        "last fired and its cooldown; carried across runs. Writes the actions fired at the "
+        "newest interval to `trigger_actions`."
+    ),
+)
+def trigger_states(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
+) -> dg.MaterializeResult:
+    config = pools.load()
+    with warehouse.connect() as con:
+        state = _read_state(con)
+        last_eval = state["last_eval_at"].max() if state.height else None
+        latest_scored = db.scalar(con, "select_latest_score_time")
+        if latest_scored is None:
+            raise RuntimeError("composite_scores is empty: materialize composite_scores first")
+        points = pending_evaluation_points(
+            latest_scored, last_eval, config.settings.interval_hours, warmup_intervals(config)
+        )
+        if points:
+            scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
+            windows = window_metrics(con, points, _windows_needed(config))
+            new_state, actions = evaluate_triggers(scores, windows, state, config)
+            actions = conform(actions, ACTIONS)
+            with db.transaction(con):
+                with db.staged(con, "staged_trigger_states", conform(new_state, TRIGGER_STATE)):
+                    db.run(con, "delete_trigger_states")
+                    db.run(con, "insert_trigger_states")
+                with db.staged(con, "staged_trigger_actions", actions):
+                    db.run(con, "delete_trigger_actions_at", {"as_of": points})
+                    db.run(con, "insert_trigger_actions")
+        else:
+            context.log.info(f"no new evaluation interval since {last_eval}: state unchanged")
+            new_state = state
+            actions = conform(
+                db.read(con, "select_trigger_actions_at", {"as_of": last_eval}), ACTIONS
+            )
+    fired = actions.group_by("action").len().sort("action")
+    streaks = new_state.filter(pl.col("streak") > 0).sort("streak", descending=True)
+    return dg.MaterializeResult(
+        metadata={
+            "new_intervals": len(points),
+            "as_of": str(points[-1] if points else last_eval),
+            "fired": dg.MetadataValue.md(markdown_table(fired)),
+            "actions": dg.MetadataValue.md(markdown_table(actions.drop("as_of"))),
+            "open_streaks": dg.MetadataValue.md(markdown_table(streaks, max_rows=30)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=DECISIONS,
+    kinds={"polars", "duckdb"},
+    pool=DUCKDB_POOL,
+    deps=[trigger_states, ad_entities],
+    description=(
+        "The rebalance plan: one row per budget holder in a pool, integer minor units, within "
+        "pool floors/ceilings, the learning cap and minimum intervals, conserving money to the "
+        "cent; each move with its reason. Stable plan id for identical inputs."
+    ),
+)
+def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeResult:
+    config = pools.load()
+    with warehouse.connect() as con:
+        as_of = db.scalar(con, "select_latest_score_time")
+        if as_of is None:
+            raise RuntimeError("composite_scores is empty: materialize composite_scores first")
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        scores = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
+        actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
+        last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
+        plan = plan_rebalance(
+            entities, scores, actions, config, as_of=as_of, last_changes=last_changes
+        )
+        plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+        stored = plan.with_columns(
+            as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
+        )
+        db.replace(
+            con,
+            stored,
+            delete="delete_rebalance_plan",
+            insert="insert_rebalance_plan",
+            staged_as="staged_rebalance_plan",
+            params={"plan_id": plan_id},
+        )
+    return dg.MaterializeResult(metadata=plan_metadata(plan, plan_id, as_of, config.currency))
+
+
+def plan_metadata(plan: pl.DataFrame, plan_id: str, as_of, currency: str) -> dict:
+    moved = plan.filter(pl.col("delta") != 0)
+    totals = pool_totals(plan)
+    pools_md = markdown_table(
+        totals.with_columns(
+            before=pl.col("before").map_elements(lambda v: format_money(v, currency), pl.Utf8),
+            after=pl.col("after").map_elements(lambda v: format_money(v, currency), pl.Utf8),
+        )
+    )
+    return {
+        "plan_id": plan_id,
+        "as_of": str(as_of),
+        "budget_holders": plan.height,
+        "moves": moved.height,
+        "increases": int((plan["delta"] > 0).sum()),
+        "decreases": int((plan["delta"] < 0).sum()),
+        "pauses": int(plan["pause"].sum()),
+        "money_moved": format_money(int(moved["delta"].clip(lower_bound=0).sum()), currency),
+        "conserved": bool(plan["new_budget"].sum() == plan["old_budget"].sum()),
+        "per_pool": dg.MetadataValue.md(pools_md),
+        "moves_table": dg.MetadataValue.md(plan_summary_markdown(plan, currency)),
+    }

@@ -1,0 +1,126 @@
+"""Blocking checks on ``rebalance_plan``: a failing one stops ``budget_execution`` in the same
+run, and the ``execution_gate`` sensor launches execution only for a plan that passed all."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from budget_pipeline import db
+from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.contracts import LAST_CHANGES, PLAN, conform
+from budget_pipeline.defs.constants import DUCKDB_POOL
+from budget_pipeline.defs.decisions.assets import rebalance_plan
+from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.engine import guards
+from budget_pipeline.engine.report import markdown_table
+
+
+@dataclass(frozen=True)
+class Guard:
+    name: str
+    description: str
+    run: Callable[[pl.DataFrame, PoolsConfig, pl.DataFrame, datetime], pl.DataFrame]
+
+
+GUARDS: tuple[Guard, ...] = (
+    Guard(
+        "rebalance_plan_within_floors",
+        "No pool's daily total ends below its floor (unless it only moved toward it).",
+        lambda plan, cfg, _lc, _t: guards.check_floors(plan, cfg),
+    ),
+    Guard(
+        "rebalance_plan_within_ceilings",
+        "No pool's daily total ends above its ceiling (unless it only moved toward it).",
+        lambda plan, cfg, _lc, _t: guards.check_ceilings(plan, cfg),
+    ),
+    Guard(
+        "rebalance_plan_learning_limit",
+        "No single change exceeds the learning cap (default 15 %, never above 20 %).",
+        lambda plan, cfg, _lc, _t: guards.check_learning_limit(
+            plan, min(cfg.settings.learning_cap_pct, cfg.settings.learning_limit_pct)
+        ),
+    ),
+    Guard(
+        "rebalance_plan_conserves_money",
+        "The sum of new budgets equals the sum of old budgets, to the minor unit.",
+        lambda plan, _cfg, _lc, _t: guards.check_conservation(plan),
+    ),
+    Guard(
+        "rebalance_plan_min_interval",
+        "No entity changed within the minimum interval, nor more than Meta's edits per hour.",
+        lambda plan, cfg, lc, t: guards.check_min_interval(
+            plan, lc, t, cfg.settings.min_change_interval_hours, cfg.settings.max_changes_per_hour
+        ),
+    ),
+    Guard(
+        "rebalance_plan_locked_untouched",
+        "Locked entities are never moved nor paused.",
+        lambda plan, cfg, _lc, _t: guards.check_locked(plan, cfg),
+    ),
+    Guard(
+        "rebalance_plan_min_budget",
+        "No budget goes below the account's minimum budget per ad set.",
+        lambda plan, cfg, _lc, _t: guards.check_min_budget(plan, cfg.min_adset_budget_minor),
+    ),
+)
+
+
+def latest_plan_id(
+    instance: dg.DagsterInstance | None, con: duckdb.DuckDBPyConnection
+) -> str | None:
+    """The plan id of ``rebalance_plan``'s newest materialization, else the newest stored plan."""
+    if instance is not None:
+        event = instance.get_latest_materialization_event(rebalance_plan.key)
+        if event is not None and event.asset_materialization is not None:
+            value = event.asset_materialization.metadata.get("plan_id")
+            if value is not None:
+                return str(value.value)
+    return db.scalar(con, "select_latest_plan_id")
+
+
+def guard_results(
+    con: duckdb.DuckDBPyConnection, plan_id: str, config: PoolsConfig
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The stored plan and, per guard, its violations (empty frame = passed)."""
+    plan = conform(db.read(con, "select_rebalance_plan", {"plan_id": plan_id}), PLAN)
+    meta = db.one(con, "select_rebalance_plan_meta", {"plan_id": plan_id})
+    as_of = meta[0] if meta else None
+    last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
+    return plan, {g.name: g.run(plan, config, last_changes, as_of) for g in GUARDS}
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(g.name, asset=rebalance_plan, blocking=True, description=g.description)
+        for g in GUARDS
+    ],
+    pool=DUCKDB_POOL,
+)
+def rebalance_plan_guards(
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, pools: PoolsResource
+):
+    config = pools.load()
+    with warehouse.connect() as con:
+        plan_id = latest_plan_id(context.instance, con)
+        if plan_id is None:
+            for g in GUARDS:
+                yield dg.AssetCheckResult(
+                    check_name=g.name, passed=False, metadata={"error": "no plan stored"}
+                )
+            return
+        plan, results = guard_results(con, plan_id, config)
+    for name, violations in results.items():
+        yield dg.AssetCheckResult(
+            check_name=name,
+            passed=violations.height == 0,
+            metadata={
+                "plan_id": plan_id,
+                "rows_checked": plan.height,
+                "violations": violations.height,
+                "details": dg.MetadataValue.md(markdown_table(violations, max_rows=20)),
+            },
+        )

@@ -1,0 +1,107 @@
+"""Execution: apply a plan that passed every blocking check, at most once per plan id."""
+
+import dagster as dg
+import polars as pl
+
+from budget_pipeline import db
+from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION
+from budget_pipeline.defs.decisions.assets import rebalance_plan
+from budget_pipeline.defs.decisions.checks import guard_results, latest_plan_id
+from budget_pipeline.defs.execution.gate import plan_gate
+from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
+from budget_pipeline.engine.execution import apply_steps, execution_steps
+from budget_pipeline.engine.report import markdown_table
+
+
+class ExecutionConfig(dg.Config):
+    plan_id: str | None = None  # the plan to apply; default: the newest one
+
+
+class PlanRefusedError(RuntimeError):
+    """The plan did not pass its checks; nothing was executed."""
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "budget_execution",
+            deps=[rebalance_plan],
+            group_name=EXECUTION,
+            kinds={"duckdb"},
+            description=(
+                "The execution ledger of a plan: each step observed (observe mode, the "
+                "default: nothing is called), applied, skipped or failed. Launched only by "
+                "the execution_gate sensor for a plan whose blocking checks all passed."
+            ),
+        ),
+        dg.AssetSpec(
+            "action_log",
+            deps=[rebalance_plan],
+            group_name=EXECUTION,
+            kinds={"duckdb"},
+            description="Append-only log of every action taken or observed, before/after values.",
+        ),
+    ],
+    pool=DUCKDB_POOL,
+)
+def budget_execution(
+    context: dg.AssetExecutionContext,
+    config: ExecutionConfig,
+    warehouse: Warehouse,
+    account: AdAccount,
+    pools: PoolsResource,
+):
+    cfg = pools.load()
+    with warehouse.connect() as con:
+        plan_id = config.plan_id or latest_plan_id(context.instance, con)
+        if plan_id is None:
+            raise PlanRefusedError("no rebalance plan stored: materialize rebalance_plan first")
+        # 1. The gate's verdict again, from the event log: every blocking check passed for it.
+        gate = plan_gate(context.instance, plan_id)
+        if not gate.open:
+            raise PlanRefusedError(f"plan {plan_id} refused: {'; '.join(gate.failures)}")
+        # 2. The guards once more on the stored plan, against the action log as it is now.
+        plan, results = guard_results(con, plan_id, cfg)
+        broken = {k: v.height for k, v in results.items() if v.height}
+        if broken:
+            raise PlanRefusedError(f"plan {plan_id} fails guards before execution: {broken}")
+        steps = execution_steps(plan, cfg)
+        source = account.open(con) if (steps["mode"] == "live").any() else None
+        result = apply_steps(con, steps, source=source, run_id=context.run_id)
+        log_rows = db.scalar(con, "select_action_log_count")
+    counts = result.counts()
+    context.log.info(
+        f"plan {plan_id}: {counts or 'nothing to do'}; {result.already_done} already done"
+    )
+    shown = result.log.select(
+        "entity_id", "pool", "mode", "step", "before_budget", "after_budget", "status", "message"
+    )
+    yield dg.MaterializeResult(
+        asset_key="budget_execution",
+        metadata={
+            "plan_id": plan_id,
+            "steps": steps.height,
+            "observed": counts.get("observed", 0),
+            "applied": counts.get("applied", 0),
+            "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0),
+            "already_done": result.already_done,
+            "live_steps": int((steps["mode"] == "live").sum()),
+            "kill_switch": cfg.settings.kill_switch,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="action_log",
+        metadata={
+            "plan_id": plan_id,
+            "appended": result.log.height,
+            "total_rows": int(log_rows),
+            "entries": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
+        },
+    )
+    failed = result.log.filter(pl.col("status") == "failed")
+    if failed.height:
+        raise RuntimeError(
+            f"{failed.height} step(s) of plan {plan_id} failed (see action_log): "
+            f"{failed['message'].head(3).to_list()}"
+        )

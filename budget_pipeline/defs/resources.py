@@ -1,0 +1,88 @@
+"""Resources: the DuckDB warehouse, the ad account (Marketing API or simulated) and the pools.
+
+Connections are opened inside methods and always closed, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from budget_pipeline import settings
+from budget_pipeline.config.pools import PoolsConfig, load_pools
+from budget_pipeline.sources.accounts import open_source
+from budget_pipeline.sources.base import AdSource
+from budget_pipeline.sql import load_sql, sql_dir
+
+
+class WarehouseLockedError(RuntimeError):
+    """The DuckDB file is held by another process."""
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB file. ``connect()`` creates the tables, fails fast if another process holds
+    the file (instead of the base resource's silent retries) and always closes."""
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = Path(self.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), config={"custom_user_agent": "budget_pipeline"})
+        except duckdb.IOException as exc:
+            raise WarehouseLockedError(
+                f"DuckDB file {path} is in use by another process (DuckDB allows one writer): "
+                f"{exc}. Runs are serialised by the 'duckdb_write' pool in dagster.yaml; stop "
+                "the other process or point BUDGET_PIPELINE_DB elsewhere."
+            ) from None
+        try:
+            for ddl in sorted(sql_dir().glob("create_*.sql")):
+                con.execute(load_sql(ddl.stem))
+            yield con
+        finally:
+            con.close()
+
+
+class PoolsResource(dg.ConfigurableResource):
+    """The pools file (BUDGET_PIPELINE_POOLS), validated on every load."""
+
+    path: str
+
+    def load(self) -> PoolsConfig:
+        return load_pools(self.path)
+
+
+class AdAccount(dg.ConfigurableResource):
+    """The ad account: the Marketing API when META_ACCESS_TOKEN is set, else the simulated one.
+
+    The token is read from the environment inside the call, so it never appears in run
+    config, the UI or the warehouse.
+    """
+
+    scenario_path: str
+
+    @property
+    def uses_api(self) -> bool:
+        return bool(os.environ.get("META_ACCESS_TOKEN"))
+
+    def open(self, con: duckdb.DuckDBPyConnection) -> AdSource:
+        return open_source(con, scenario_path=self.scenario_path)
+
+    def describe(self) -> str:
+        if self.uses_api:
+            return f"Marketing API, account {os.environ.get('META_AD_ACCOUNT_ID', '?')}"
+        return f"simulated account ({Path(self.scenario_path).name})"
+
+
+def default_resources() -> dict[str, object]:
+    return {
+        "warehouse": Warehouse(database=str(settings.db_path())),
+        "pools": PoolsResource(path=str(settings.pools_path())),
+        "account": AdAccount(scenario_path=str(settings.scenario_path())),
+    }

@@ -1,0 +1,86 @@
+"""The warehouse: the idempotent hourly ``insights`` table and each entity's own baseline."""
+
+import dagster as dg
+
+from budget_pipeline import db
+from budget_pipeline.contracts import AD_ENTITIES, conform
+from budget_pipeline.defs.constants import DUCKDB_POOL, WAREHOUSE
+from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
+from budget_pipeline.defs.partitions import daily_partitions
+from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.windows import pull_window
+from budget_pipeline.engine.cycle import cycle_as_of
+from budget_pipeline.engine.report import markdown_table
+from budget_pipeline.engine.signals import entity_baselines as compute_baselines
+
+
+@dg.asset(
+    group_name=WAREHOUSE,
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[raw_insights],
+    description=(
+        "Hourly ad-set Insights (DuckDB table `insights`). Each run deletes its window, "
+        "re-pulled days included, and inserts the latest pull in one transaction: re-running "
+        "a partition replaces its rows, never duplicates them."
+    ),
+)
+def insights(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
+) -> dg.MaterializeResult:
+    settings = pools.load().settings
+    window = pull_window(context, daily_partitions, settings.repull_days)
+    params = {"start": window.start, "end": window.end}
+    with warehouse.connect() as con:
+        with db.transaction(con):
+            db.run(con, "delete_insights_window", params)
+            db.run(
+                con, "merge_insights_partition", {**params, "maturity": settings.maturity_curve()}
+            )
+        rows, adsets, days, spend, conversions, value = db.one(
+            con, "select_insights_window_summary", params
+        )
+        total_rows = db.scalar(con, "select_insights_count")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": int(rows),
+            "adsets": int(adsets),
+            "days": int(days),
+            "window": f"{window.start} .. {window.end}",
+            "spend": float(round(spend, 2)),
+            "conversions": float(conversions),
+            "purchase_value": float(round(value, 2)),
+            "roas": float(round(value / spend, 3)) if spend else 0.0,
+            "table_rows_total": int(total_rows),
+        }
+    )
+
+
+@dg.asset(
+    group_name=WAREHOUSE,
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    deps=[insights, ad_entities],
+    description=(
+        "Each ad set's own baseline (SQL in sql/select_entity_baselines.sql): its ROAS, CPA, "
+        "CTR and frequency over the baseline window (default 30 days) before its lookback "
+        "window, as of the newest hour in the warehouse."
+    ),
+)
+def entity_baselines(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeResult:
+    config = pools.load()
+    with warehouse.connect() as con:
+        as_of = cycle_as_of(con)
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        frame = compute_baselines(con, [as_of], settings=config.settings, entities=entities)
+        with db.transaction(con), db.staged(con, "staged_entity_baselines", frame):
+            db.run(con, "replace_entity_baselines")
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(as_of),
+            "entities": frame.height,
+            "preview": dg.MetadataValue.md(markdown_table(frame.head(15))),
+        }
+    )

@@ -1,0 +1,1 @@
+DELETE FROM insights WHERE date BETWEEN $start AND $end;

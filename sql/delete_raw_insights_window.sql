@@ -1,0 +1,1 @@
+DELETE FROM raw_insights WHERE date BETWEEN $start AND $end;

@@ -1,0 +1,1 @@
+DELETE FROM rebalance_plans WHERE plan_id = $plan_id;

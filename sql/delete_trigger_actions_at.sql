@@ -1,0 +1,1 @@
+DELETE FROM trigger_actions WHERE list_contains($as_of, as_of);

@@ -1,0 +1,1 @@
+INSERT INTO composite_scores BY NAME SELECT * FROM staged_composite_scores;

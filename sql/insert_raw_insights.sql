@@ -1,0 +1,1 @@
+INSERT INTO raw_insights BY NAME SELECT * FROM staged_raw_insights;

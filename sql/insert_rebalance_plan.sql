@@ -1,0 +1,1 @@
+INSERT INTO rebalance_plans BY NAME SELECT * FROM staged_rebalance_plan;

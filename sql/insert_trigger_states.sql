@@ -1,0 +1,1 @@
+INSERT INTO trigger_states BY NAME SELECT * FROM staged_trigger_states;

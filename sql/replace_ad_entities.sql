@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO ad_entities BY NAME SELECT * FROM staged_ad_entities;

@@ -1,0 +1,1 @@
+CREATE OR REPLACE TABLE entity_baselines AS SELECT * FROM staged_entity_baselines;

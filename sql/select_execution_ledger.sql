@@ -1,0 +1,3 @@
+SELECT plan_id, entity_id, step, state, attempts, updated_at
+FROM execution_ledger
+WHERE plan_id = $plan_id;

@@ -1,0 +1,8 @@
+-- Per entity: the latest applied budget change and how many changes fell in the last hour.
+SELECT
+    entity_id,
+    max(effective_at) AS changed_at,
+    count(*) FILTER (WHERE effective_at > CAST($as_of AS TIMESTAMP) - INTERVAL 1 HOUR) AS changes_last_hour
+FROM action_log
+WHERE status = 'applied' AND step = 'budget'
+GROUP BY entity_id;

@@ -1,0 +1,1 @@
+SELECT max(as_of) FROM composite_scores;

@@ -1,0 +1,1 @@
+SELECT state FROM simulated_account_state WHERE scenario = $scenario;
