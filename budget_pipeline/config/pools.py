@@ -174,6 +174,9 @@ class Settings(_Strict):
     min_baseline_spend: Annotated[float, Field(ge=0)] = 300.0
     frequency_threshold: Annotated[float, Field(gt=0)] = 3.0
     score_steepness: Annotated[float, Field(gt=0, le=10)] = 2.0
+    # Pseudo-conversions at the entity's own baseline rate added to the current window before
+    # ROAS and CPA are compared with the baseline: thin data stays near 0.5 (0 disables).
+    evidence_conversions: Annotated[float, Field(ge=0, le=1000)] = 5.0
     cross_tier_margin: Unit = 0.10
     min_adset_budget: Annotated[float, Field(ge=0)] = 1.0
     conversion_action: str = "purchase"
@@ -216,7 +219,11 @@ class Settings(_Strict):
         last = hours[-1]
         out = []
         for age in range(last):
-            for (h0, s0), (h1, s1) in zip(zip(hours, shares, strict=False), zip(hours[1:], shares[1:], strict=False), strict=False):
+            for (h0, s0), (h1, s1) in zip(
+                zip(hours, shares, strict=False),
+                zip(hours[1:], shares[1:], strict=False),
+                strict=False,
+            ):
                 if h0 <= age < h1:
                     out.append(s0 + (s1 - s0) * (age - h0) / (h1 - h0))
                     break

@@ -417,6 +417,25 @@ def compute_signals(
     def rate(half: str) -> pl.Expr:
         return _per(pl.col(f"conversions{half}"), pl.col(f"spend{half}"))
 
+    # Credibility: m pseudo-conversions at the entity's own baseline CPA and order value are
+    # added to the current window, so a handful of conversions (or none, by Poisson chance)
+    # stays near "on baseline" while strong evidence still moves the score. m = 0 disables.
+    m = settings.evidence_conversions
+    has_base = pl.col("baseline_conversions") > 0
+    pseudo_spend = (
+        pl.when(has_base)
+        .then(m * pl.col("baseline_spend") / pl.col("baseline_conversions"))
+        .otherwise(0.0)
+    )
+    pseudo_value = (
+        pl.when(has_base)
+        .then(m * pl.col("baseline_purchase_value") / pl.col("baseline_conversions"))
+        .otherwise(0.0)
+    )
+    pseudo_conv = pl.when(has_base).then(pl.lit(m)).otherwise(0.0)
+    shrunk_roas = _per(pl.col("purchase_value") + pseudo_value, pl.col("spend") + pseudo_spend)
+    shrunk_rate = _per(pl.col("conversions") + pseudo_conv, pl.col("spend") + pseudo_spend)
+
     out = joined.with_columns(
         *raw_metrics(),
         *raw_metrics("baseline_"),
@@ -432,9 +451,9 @@ def compute_signals(
         .when(pl.col("velocity_early") == 0)
         .then(float("inf"))
         .otherwise(pl.col("velocity_late") / pl.col("velocity_early")),
-        s_roas=relative_component(pl.col("roas"), pl.col("baseline_roas"), k),
+        s_roas=relative_component(shrunk_roas, pl.col("baseline_roas"), k),
         s_cpa=relative_component(
-            rate(""), _per(pl.col("baseline_conversions"), pl.col("baseline_spend")), k
+            shrunk_rate, _per(pl.col("baseline_conversions"), pl.col("baseline_spend")), k
         ),
         s_frequency=frequency_component(pl.col("frequency"), settings.frequency_threshold, k),
         s_engagement=relative_component(pl.col("ctr"), pl.col("baseline_ctr"), k),

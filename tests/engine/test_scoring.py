@@ -21,7 +21,8 @@ AS_OF = START + timedelta(days=40)
 def _config(**settings) -> PoolsConfig:
     return PoolsConfig.model_validate(
         {
-            "settings": {"lookback_hours": 72, **settings},
+            # evidence_conversions 0: worked numbers of the raw formula
+            "settings": {"lookback_hours": 72, "evidence_conversions": 0, **settings},
             "pools": [
                 {
                     "name": "prospecting",

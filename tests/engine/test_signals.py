@@ -289,7 +289,8 @@ def _signals(windows=None, baselines=None, **settings_kw) -> dict:
     out = compute_signals(
         _windows() if windows is None else windows,
         _baselines() if baselines is None else baselines,
-        Settings(**settings_kw),
+        # worked numbers of the raw formula: no credibility shrinkage unless a test asks
+        Settings(**{"evidence_conversions": 0, **settings_kw}),
     )
     assert out.schema == pl.Schema(SIGNALS)
     assert out.height == 1
@@ -404,3 +405,35 @@ def test_components_are_in_unit_interval_and_never_nan(
     for c in ("s_roas", "s_cpa", "s_frequency", "s_engagement", "s_velocity"):
         assert 0.0 <= row[c] <= 1.0, c
     assert row["s_frequency"] <= 0.5
+
+
+def _window_totals(spend: float, conversions: float, value: float) -> pl.DataFrame:
+    half = {"spend": spend / 2, "conversions": conversions / 2, "purchase_value": value / 2}
+    return _windows(
+        spend=spend,
+        conversions=conversions,
+        purchase_value=value,
+        **{f"{k}_early": v for k, v in half.items()},
+        **{f"{k}_late": v for k, v in half.items()},
+    )
+
+
+def test_thin_evidence_stays_near_baseline_while_strong_evidence_still_moves():
+    """Baseline CPA 10 and ROAS 1.8. 15 spent and no conversion (1.5 expected: zero happens
+    by chance 22 % of the time) must not read as a collapse; 300 spent for 5 conversions (30
+    expected) must."""
+    thin_raw = _signals(_window_totals(15.0, 0.0, 0.0))
+    thin = _signals(_window_totals(15.0, 0.0, 0.0), evidence_conversions=5)
+    assert thin_raw["s_cpa"] == 0.0 and thin_raw["s_roas"] == 0.0
+    # (0 + 5) / (15 + 5 × 10) per unit spend against 0.1: r = 0.769, s = r²/(1 + r²)
+    r = 5 / 65 / 0.1
+    assert thin["s_cpa"] == pytest.approx(r**2 / (1 + r**2))
+    assert thin["s_cpa"] > 0.35 and thin["s_roas"] > 0.35
+    strong = _signals(_window_totals(300.0, 5.0, 90.0), evidence_conversions=5)
+    strong_raw = _signals(_window_totals(300.0, 5.0, 90.0))
+    assert strong["s_cpa"] < 0.1 and strong["s_roas"] < 0.1
+    # shrinkage only ever pulls toward 0.5, never past it
+    assert strong_raw["s_cpa"] < strong["s_cpa"] < 0.5
+    good = _signals(_window_totals(300.0, 60.0, 1080.0), evidence_conversions=5)
+    good_raw = _signals(_window_totals(300.0, 60.0, 1080.0))
+    assert 0.5 < good["s_cpa"] < good_raw["s_cpa"]
