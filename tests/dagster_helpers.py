@@ -57,6 +57,7 @@ def run_execution(
     db_path: Path,
     *,
     run_config: dict | None = None,
+    tags: dict | None = None,
     pools_path: Path = DEFAULT_POOLS_PATH,
     with_checks: bool = False,
 ) -> dg.ExecuteInProcessResult:
@@ -69,5 +70,6 @@ def run_execution(
         resources=resources(db_path, pools_path),
         selection=selection,
         run_config=run_config,
+        tags=tags,
         raise_on_error=False,
     )

@@ -140,8 +140,12 @@ def test_gate_launches_execution_once_per_plan_and_observe_mode_logs_without_cal
     assert isinstance(again, dg.SkipReason) or not again.run_requests
 
     before_budgets = query(copy, "SELECT entity_id, daily_budget FROM ad_entities ORDER BY 1")
-    exe = run_execution(instance, copy, run_config=request.run_config)
+    exe = run_execution(instance, copy, run_config=request.run_config, tags=request.tags)
     assert exe.success
+    # a fresh sensor (no cursor, e.g. the daemon after a CLI run) sees the run and stays shut
+    fresh = execution_gate(dg.build_sensor_context(instance=instance, cursor=None))
+    assert not getattr(fresh, "run_requests", None)
+    assert "already has execution run" in fresh.skip_reason.skip_message
     log = query(copy, "SELECT mode, status, count(*) FROM action_log GROUP BY ALL")
     assert log == [("observe", "observed", changes)]
     moved = query(

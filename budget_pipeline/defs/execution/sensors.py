@@ -19,6 +19,15 @@ def gate_request(
     if gate.plan_id == state.get("plan_id") and gate.storage_id == state.get("storage_id"):
         return dg.SkipReason(f"plan {gate.plan_id} already handled")
     new_cursor = json.dumps({"plan_id": gate.plan_id, "storage_id": gate.storage_id})
+    # Whoever launched it (this sensor, `budget-pipeline run`, the UI), a plan runs once.
+    earlier = instance.get_run_records(
+        filters=dg.RunsFilter(tags={PLAN_ID_TAG: gate.plan_id}), limit=1
+    )
+    if earlier:
+        return dg.SensorResult(
+            skip_reason=f"plan {gate.plan_id} already has execution run {earlier[0].dagster_run.run_id}",
+            cursor=new_cursor,
+        )
     if not gate.open:
         return dg.SensorResult(
             skip_reason=f"plan {gate.plan_id} blocked: {'; '.join(gate.failures)}",
