@@ -119,6 +119,16 @@ def _report_checks(result) -> None:
 
 
 @app.command()
+def bench(
+    scale: int = typer.Option(5, help="How many copies of the default account to compare", min=2),
+) -> None:
+    """Time the pipeline on the default account and on one SCALE times larger (ratios)."""
+    from budget_pipeline.bench import run_bench
+
+    typer.echo(run_bench(scale))
+
+
+@app.command()
 def dev(
     port: int = typer.Option(3000, help="Port of the UI on 127.0.0.1"),
 ) -> None:

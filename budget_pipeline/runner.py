@@ -1,0 +1,78 @@
+"""Run the pipeline in process through the real Dagster machinery: the CLI, the benchmark and
+the tests all go through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+CYCLE_GROUPS = ("extraction", "warehouse", "decisions")
+
+
+def _definitions():
+    from budget_pipeline.definitions import defs
+
+    return defs
+
+
+def partition_keys(days: int = 0) -> list[str]:
+    """The daily partition keys, or the newest ``days`` of them."""
+    from budget_pipeline.defs.partitions import daily_partitions
+
+    keys = daily_partitions.get_partition_keys()
+    return keys[-days:] if days else keys
+
+
+def _materialize(
+    instance: dg.DagsterInstance,
+    selection: dg.AssetSelection,
+    *,
+    resources: Mapping[str, object] | None,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping | None = None,
+) -> dg.ExecuteInProcessResult:
+    defs = _definitions()
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        instance=instance,
+        resources=dict(resources) if resources is not None else dict(defs.resources),
+        selection=selection,
+        tags=dict(tags or {}),
+        run_config=dict(run_config) if run_config else None,
+        raise_on_error=False,
+    )
+
+
+def run_cycle(
+    instance: dg.DagsterInstance,
+    keys: Sequence[str] | None = None,
+    *,
+    resources: Mapping[str, object] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Extraction → plan + blocking checks over ``keys`` (default: all) as ONE run."""
+    keys = list(keys or partition_keys())
+    return _materialize(
+        instance,
+        dg.AssetSelection.groups(*CYCLE_GROUPS),
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+    )
+
+
+def run_execution(
+    instance: dg.DagsterInstance,
+    *,
+    resources: Mapping[str, object] | None = None,
+    run_config: Mapping | None = None,
+    tags: Mapping[str, str] | None = None,
+    with_checks: bool = False,
+) -> dg.ExecuteInProcessResult:
+    """budget_execution (and action_log); with the plan's checks first when ``with_checks``."""
+    selection = dg.AssetSelection.groups("execution")
+    if with_checks:
+        selection = selection | dg.AssetSelection.checks_for_assets("rebalance_plan")
+    return _materialize(instance, selection, resources=resources, tags=tags, run_config=run_config)

@@ -1,0 +1,69 @@
+"""The README's main command, as a user runs it: a real process, a fresh DAGSTER_HOME."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from budget_pipeline.bench import scaled_inputs
+from budget_pipeline.config.pools import load_pools
+from budget_pipeline.sources.simulated import load_scenario
+
+CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
+    env.pop("DAGSTER_HOME", None)
+    env["BUDGET_PIPELINE_DB"] = str(tmp_path / "warehouse.duckdb")
+    return subprocess.run(
+        [CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_run_backfills_plans_checks_and_passes_the_gate_once(tmp_path):
+    first = _run(tmp_path, "run", "--days", "35")
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    assert "35 daily partitions" in out
+    assert out.count(": passed") == 7 and "FAILED" not in out
+    plan_id = re.search(r"plan (plan-\S+):", out).group(1)
+    assert re.search(r"execution run \S+ succeeded \(run key " + re.escape(plan_id), out)
+    assert (tmp_path / ".dagster_home" / "dagster.yaml").is_file()
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        days = con.execute("SELECT count(DISTINCT date) FROM insights").fetchall()[0][0]
+        logged = con.execute(
+            "SELECT count(*) FROM action_log WHERE plan_id = ?", [plan_id]
+        ).fetchall()
+    finally:
+        con.close()
+    assert days == 35 + 2  # plus the two re-pulled days before the first partition
+    assert logged[0][0] > 0
+
+    second = _run(tmp_path, "run", "--days", "35")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"plan {plan_id}:" in second.stdout  # same data, same plan id
+    assert "execution gate closed" in second.stdout and "already has execution run" in second.stdout
+
+
+def test_bench_scales_the_default_account_and_its_pools(tmp_path):
+    scenario_path, pools_path = scaled_inputs(3, tmp_path)
+    scenario = load_scenario(scenario_path)
+    base = load_scenario(
+        Path(__file__).parents[1] / "budget_pipeline/sources/simulated/scenarios/default.yaml"
+    )
+    assert len(list(scenario.iter_adsets())) == 3 * len(list(base.iter_adsets()))
+    pools = load_pools(pools_path)
+    original = yaml.safe_load(Path(pools_path).read_text())
+    assert pools.by_name["prospecting"].ceiling == original["pools"][1]["ceiling"]
+    assert pools.floor_minor("retargeting") == 3 * 200 * 100
