@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
