@@ -2,7 +2,8 @@
 
 Defined once, from literal dates: the simulated account's scenario file gives its first day,
 its length and its timezone (so the partitions are exactly its history); against the real
-API, ``BUDGET_PIPELINE_START_DATE`` and ``BUDGET_PIPELINE_TIMEZONE`` do (open-ended). Never
+API, ``BUDGET_PIPELINE_START_DATE``, ``BUDGET_PIPELINE_TIMEZONE`` and optionally
+``BUDGET_PIPELINE_END_DATE`` (the last day; open-ended without it) do. Never
 ``date.today()`` at load time.
 """
 
@@ -20,7 +21,9 @@ from budget_pipeline import settings
 def _history() -> tuple[str, str | None, str]:
     if settings.meta_token_set():
         start = os.environ.get("BUDGET_PIPELINE_START_DATE", "2026-09-01")
-        return start, None, os.environ.get("BUDGET_PIPELINE_TIMEZONE", "UTC")
+        last = os.environ.get("BUDGET_PIPELINE_END_DATE")  # optional last day, inclusive
+        end = (date.fromisoformat(last) + timedelta(days=1)).isoformat() if last else None
+        return start, end, os.environ.get("BUDGET_PIPELINE_TIMEZONE", "UTC")
     # Only three literal fields are read here; the scenario is validated when a run loads it.
     raw = yaml.safe_load(settings.scenario_path().read_text(encoding="utf-8"))
     start = date.fromisoformat(str(raw["start"]))

@@ -71,8 +71,8 @@ class AdAccount(dg.ConfigurableResource):
     def uses_api(self) -> bool:
         return bool(os.environ.get("META_ACCESS_TOKEN"))
 
-    def open(self, con: duckdb.DuckDBPyConnection) -> AdSource:
-        return open_source(con, scenario_path=self.scenario_path)
+    def open(self, con: duckdb.DuckDBPyConnection, config: PoolsConfig | None = None) -> AdSource:
+        return open_source(con, scenario_path=self.scenario_path, config=config)
 
     def describe(self) -> str:
         if self.uses_api:

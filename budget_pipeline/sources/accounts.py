@@ -86,12 +86,37 @@ def open_simulated(
     return SimulatedSource(SimulatedAccount(scenario, state), con, key)
 
 
-def open_source(con: duckdb.DuckDBPyConnection | None, *, scenario_path: str | Path):
-    """The Marketing API source when ``META_ACCESS_TOKEN`` is set, else the simulated one."""
-    if os.environ.get("META_ACCESS_TOKEN"):
-        from budget_pipeline.sources.meta_api import MetaApiSource
+def conversion_by_campaign(config, con: duckdb.DuckDBPyConnection | None) -> dict[str, str]:
+    """Campaign id → the conversion action of its pool, for pools that set their own."""
+    if config is None or con is None:
+        return {}
+    actions = {p.name: p.conversion_action for p in config.pools if p.conversion_action}
+    if not actions:
+        return {}
+    rows = db.read(con, "select_ad_entities").filter(pl.col("entity_type") == "campaign")
+    return {
+        cid: actions[pool]
+        for cid, pool in rows.select("campaign_id", "pool").iter_rows()
+        if pool in actions
+    }
 
-        source = MetaApiSource.from_env()
+
+def open_source(con: duckdb.DuckDBPyConnection | None, *, scenario_path: str | Path, config=None):
+    """The Marketing API source when ``META_ACCESS_TOKEN`` is set, else the simulated one.
+
+    ``config`` (the pools config) gives the API source its conversion action: the account
+    default and each pool's own (via the pools of the campaigns in ``ad_entities``).
+    """
+    if os.environ.get("META_ACCESS_TOKEN"):
+        from budget_pipeline.sources.meta_api import ConversionSpec, MetaApiSource
+
+        conversion = ConversionSpec(
+            default=config.settings.conversion_action if config else "purchase",
+            by_campaign=conversion_by_campaign(config, con),
+        )
+        poll = os.environ.get("META_ASYNC_POLL_SECONDS", "").strip()
+        options = {"poll_interval": float(poll)} if poll else {}
+        source = MetaApiSource.from_env(conversion=conversion, **options)
         if source is not None:
             return source
     return open_simulated(con, scenario_path)

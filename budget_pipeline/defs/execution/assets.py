@@ -66,7 +66,7 @@ def budget_execution(
         if broken:
             raise PlanRefusedError(f"plan {plan_id} fails guards before execution: {broken}")
         steps = execution_steps(plan, cfg)
-        source = account.open(con) if (steps["mode"] == "live").any() else None
+        source = account.open(con, cfg) if (steps["mode"] == "live").any() else None
         result = apply_steps(con, steps, source=source, run_id=context.run_id)
         log_rows = db.scalar(con, "select_action_log_count")
     counts = result.counts()

@@ -35,7 +35,7 @@ def ad_entities(
 ) -> dg.MaterializeResult:
     config = pools.load()
     with warehouse.connect() as con:
-        source = account.open(con)
+        source = account.open(con, config)
         entities = assign_pools(source.entities(), config)
         db.replace(
             con,
@@ -85,6 +85,7 @@ def ad_entities(
     pool=DUCKDB_POOL,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[ad_entities],  # the campaigns' pools choose each campaign's conversion action
     description=(
         "Hourly ad-set Insights as extracted, validated with pandera. Each run re-pulls the "
         "last days before its partitions (settings.repull_days, default 3) to catch late "
@@ -101,7 +102,7 @@ def raw_insights(
     window = pull_window(context, daily_partitions, config.settings.repull_days)
     context.log.info(f"pulling {window.start} .. {window.end} ({window.days} days)")
     with warehouse.connect() as con:
-        source = account.open(con)
+        source = account.open(con, config)
         frame = conform(source.hourly_insights(window.start, window.end), INSIGHTS)
         validate_insights(frame)  # raises naming row, column and value; nothing written
         staged = frame.with_columns(

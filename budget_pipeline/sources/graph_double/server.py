@@ -13,14 +13,17 @@ and people with ``python -m budget_pipeline.sources.graph_double --port 8765``.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from budget_pipeline.sources.graph_double.app import FaultQueue, GraphDouble
 
@@ -39,6 +42,15 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
         # and the client's delayed ACK add ~40 ms to every answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header tells the simulated account's clock, as Meta's tells real time:
+        the pipeline takes "now" from the server, so it lives in the double's time."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        account = self.server.double.account
+        local = account.now.replace(tzinfo=ZoneInfo(account.timezone))
+        return email.utils.format_datetime(local.astimezone(UTC), usegmt=True)
 
     def do_GET(self) -> None:
         self._dispatch()

@@ -20,6 +20,7 @@ a day sum exactly to Meta's daily reach. Summing across days counts a person onc
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import json
 import logging
@@ -28,7 +29,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -300,6 +301,7 @@ class GraphApiClient:
         self.max_pages = max_pages
         self.timeout = timeout
         self.usage = Usage()
+        self.server_time: datetime | None = None  # from the last response's Date header (UTC)
         self.paced_seconds = 0.0  # total time spent slowing down for the usage headers
         self.retries = 0
         self._http = httpx.Client(
@@ -385,6 +387,7 @@ class GraphApiClient:
                 f"connection failed: {type(exc).__name__}: {self._scrub(exc)}", request=label
             ) from None
         self.usage = Usage.from_headers(response.headers)
+        self.server_time = _server_time(response.headers) or self.server_time
         logger.debug(
             "%s -> HTTP %s in %.3f s (usage %.0f%%)",
             label,
@@ -714,8 +717,11 @@ class MetaApiSource:
 
     @property
     def now(self) -> datetime:
-        """The wall clock in the account's timezone, naive (as the simulated account's)."""
-        return datetime.now(ZoneInfo(self.timezone)).replace(tzinfo=None, microsecond=0)
+        """The API server's clock (the last response's ``Date`` header) in the account's
+        timezone, naive like the simulated account's; the local clock before any response."""
+        server = self.client.server_time
+        now = server if server is not None else datetime.now(UTC)
+        return now.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None, microsecond=0)
 
     # -- entities --------------------------------------------------------------------------
 
@@ -942,3 +948,15 @@ class MetaApiSource:
                 field="success",
                 value=body,
             )
+
+
+def _server_time(headers: Mapping[str, str]) -> datetime | None:
+    """The ``Date`` header as an aware UTC datetime, or None when absent or unreadable."""
+    raw = headers.get("date")
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,221 @@
+"""Live execution against the Graph API double over real HTTP on loopback.
+
+The pipeline extracts from the double, plans, passes the gate and (in live mode) writes
+budgets back to it; the double's simulated account changes as planned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+import yaml
+from dagster_helpers import ALL_KEYS
+
+from budget_pipeline import runner
+from budget_pipeline.config.pools import load_pools
+from budget_pipeline.contracts import PLAN, conform
+from budget_pipeline.defs.execution.sensors import execution_gate
+from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
+from budget_pipeline.engine.execution import apply_steps, execution_steps
+from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
+from budget_pipeline.sources.graph_double import serve_double
+from budget_pipeline.sources.meta_api import MetaApiSource
+from budget_pipeline.sources.simulated import SimulatedAccount, load_scenario
+
+LIVE_POOLS = (
+    Path(__file__).resolve().parents[2] / "budget_pipeline/examples/pools_live_testing.yaml"
+)
+TOKEN = "EAAB-secret-token-never-to-be-seen-0451"
+KEYS = ALL_KEYS[-35:]
+
+
+class Crash(BaseException):
+    """A process dying mid-plan (not an Exception: the executor must not catch it)."""
+
+
+@pytest.fixture
+def double(monkeypatch):
+    account = SimulatedAccount(load_scenario(DEFAULT_SCENARIO_PATH))
+    with serve_double(account, token=TOKEN) as handle:
+        for key, value in handle.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("META_ASYNC_POLL_SECONDS", "0.05")  # the double finishes at once
+        yield handle
+
+
+def _resources(db_path: Path, pools_path: Path = LIVE_POOLS) -> dict:
+    return {
+        "warehouse": Warehouse(database=str(db_path)),
+        "pools": PoolsResource(path=str(pools_path)),
+        "account": AdAccount(scenario_path=str(DEFAULT_SCENARIO_PATH)),
+    }
+
+
+def _plan(db_path: Path) -> pl.DataFrame:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return conform(con.sql("SELECT * FROM rebalance_plans").pl(), PLAN)
+    finally:
+        con.close()
+
+
+def _budget_posts(handle) -> list[tuple[str, str]]:
+    return [
+        (r["path"].rsplit("/", 1)[-1], r["params"]["daily_budget"])
+        for r in handle.requests
+        if r["method"] == "POST" and "daily_budget" in r["params"]
+    ]
+
+
+def _cycle(instance, db_path, pools_path=LIVE_POOLS):
+    result = runner.run_cycle(instance, KEYS, resources=_resources(db_path, pools_path))
+    assert result.success, result.get_step_failure_events()
+    return result
+
+
+def test_live_cycle_writes_the_planned_budgets_to_the_api_and_logs_every_call(
+    double, tmp_path, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "live.duckdb"
+    cycle = _cycle(instance, db_path)
+    # extraction really went through the HTTP API
+    assert any(r["path"].endswith("/insights") for r in double.requests)
+    plan = _plan(db_path)
+    live = plan.filter(pl.col("pool") == "testing", pl.col("delta") != 0)
+    observed = plan.filter(pl.col("pool") != "testing", pl.col("delta") != 0)
+    assert live.height > 0, "the default account should give the testing pool some moves"
+
+    decision = execution_gate(dg.build_sensor_context(instance=instance))
+    request = decision.run_requests[0]
+    exe = runner.run_execution(
+        instance,
+        resources=_resources(db_path),
+        run_config=request.run_config,
+        tags=request.tags,
+    )
+    assert exe.success
+
+    # the double's ad sets now carry the planned budgets (testing pool only: it is live)
+    now = double.account.entities()
+    budgets = dict(now.select("entity_id", "daily_budget").iter_rows())
+    for row in live.iter_rows(named=True):
+        assert budgets[row["entity_id"]] == row["new_budget"]
+    for row in observed.iter_rows(named=True):
+        assert budgets[row["entity_id"]] == row["old_budget"]  # observe pools: untouched
+    posts = _budget_posts(double)
+    assert sorted(posts) == sorted(
+        (r["entity_id"], str(r["new_budget"])) for r in live.iter_rows(named=True)
+    )
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        log = con.sql(
+            "SELECT mode, status, count(*) FROM action_log GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert ("live", "applied", live.height) in log
+    assert all(
+        mode == "observe" and status == "observed" for mode, status, _ in log if mode != "live"
+    )
+
+    # the token is nowhere: not in logs, not in DuckDB (raw file bytes), not in Dagster events
+    assert TOKEN not in caplog.text
+    assert TOKEN.encode() not in db_path.read_bytes()
+    events = [
+        *instance.all_logs(cycle.run_id),
+        *instance.all_logs(exe.run_id),
+    ]
+    assert events and all(TOKEN not in json.dumps(e.to_json()) for e in events)
+
+
+def test_crash_between_two_writes_then_rerun_applies_each_move_exactly_once(double, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "crash.duckdb"
+    _cycle(instance, db_path)
+    config = load_pools(LIVE_POOLS)
+    plan = _plan(db_path)
+    steps = execution_steps(plan, config).filter(pl.col("mode") == "live")
+    assert steps.height >= 2
+
+    source = MetaApiSource.from_env(poll_interval=0.05)
+    writes = {"n": 0}
+    real_write = source.write_budget
+
+    def crash_after_second_write(entity_id, **budget):
+        real_write(entity_id, **budget)  # the API call goes through...
+        writes["n"] += 1
+        if writes["n"] == 2:
+            raise Crash("killed before the ledger's second write")  # ...the process dies
+
+    source.write_budget = crash_after_second_write
+    con = duckdb.connect(str(db_path))
+    try:
+        with pytest.raises(Crash):
+            apply_steps(con, steps, source=source, run_id="run-1")
+        states = dict(con.execute("SELECT entity_id, state FROM execution_ledger").fetchall())
+        assert sorted(states.values()).count("started") == 1  # the call whose result was lost
+
+        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-2")
+    finally:
+        con.close()
+    assert result.already_done == 1
+    messages = result.log["message"].to_list()
+    assert sum("confirmed after restart" in m for m in messages) == 1
+    # every move reached the API exactly once, with the planned value
+    posts = _budget_posts(double)
+    assert sorted(posts) == sorted(
+        (r["entity_id"], str(r["after_budget"])) for r in steps.iter_rows(named=True)
+    )
+
+
+def test_budget_moved_by_someone_else_is_skipped_not_forced(double, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "moved.duckdb"
+    _cycle(instance, db_path)
+    config = load_pools(LIVE_POOLS)
+    steps = execution_steps(_plan(db_path), config).filter(pl.col("mode") == "live")
+    victim = steps.row(0, named=True)
+    double.account.apply_budget_change(victim["entity_id"], daily_budget=4_242)  # a human did
+
+    con = duckdb.connect(str(db_path))
+    try:
+        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
+    finally:
+        con.close()
+    skipped = result.log.filter(pl.col("status") == "skipped")
+    assert skipped["entity_id"].to_list() == [victim["entity_id"]]
+    assert "found 4242" in skipped["message"][0]
+    budgets = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    assert budgets[victim["entity_id"]] == 4_242  # not forced back
+    assert (victim["entity_id"], str(victim["after_budget"])) not in _budget_posts(double)
+    assert result.log.filter(pl.col("status") == "applied").height == steps.height - 1
+
+
+def test_kill_switch_stops_every_live_call(double, tmp_path):
+    config = yaml.safe_load(LIVE_POOLS.read_text())
+    config["settings"]["kill_switch"] = True
+    pools_path = tmp_path / "pools_killed.yaml"
+    pools_path.write_text(yaml.safe_dump(config))
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "killed.duckdb"
+    _cycle(instance, db_path, pools_path)
+    before = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    exe = runner.run_execution(instance, resources=_resources(db_path, pools_path))
+    assert exe.success
+    assert _budget_posts(double) == []
+    after = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    assert after == before
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        modes = con.execute("SELECT DISTINCT mode, status FROM action_log").fetchall()
+    finally:
+        con.close()
+    assert modes == [("observe", "observed")]
