@@ -20,6 +20,7 @@ from dagster_helpers import ALL_KEYS
 from budget_pipeline import runner
 from budget_pipeline.config.pools import load_pools
 from budget_pipeline.contracts import PLAN, conform
+from budget_pipeline.defs.decisions.assets import min_budget_minor
 from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.engine.execution import apply_steps, execution_steps
@@ -219,3 +220,39 @@ def test_kill_switch_stops_every_live_call(double, tmp_path):
     finally:
         con.close()
     assert modes == [("observe", "observed")]
+
+
+def test_adsets_still_learning_are_held_and_metas_minimum_budget_is_read(double, tmp_path):
+    config = yaml.safe_load(LIVE_POOLS.read_text())
+    config["settings"] |= {"skip_learning": True, "min_adset_budget": 0.5}
+    pools_path = tmp_path / "pools_learning.yaml"
+    pools_path.write_text(yaml.safe_dump(config))
+    # every testing ad set gets a budget change above 20 %: Meta resets their learning phase
+    testing = [
+        a.id
+        for c in double.account.scenario.campaigns
+        if c.pool == "testing"
+        for a in c.adsets
+        if a.daily_budget
+    ]
+    current = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    for adset_id in testing:
+        double.account.apply_budget_change(adset_id, daily_budget=current[adset_id] * 13 // 10)
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "learning.duckdb"
+    cycle = _cycle(instance, db_path, pools_path)
+    entities_meta = cycle.asset_materializations_for_node("ad_entities")[-1].metadata
+    assert entities_meta["adsets_in_learning"].value == len(testing)
+    plan = _plan(db_path).filter(pl.col("pool") == "testing")
+    assert plan.height > 0
+    assert (plan["delta"] == 0).all() and not plan["pause"].any()
+    assert all("learning" in r for r in plan["reason"].to_list())
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        (minimum,) = con.execute(
+            "SELECT min_daily_budget_imp FROM account_minimum_budgets WHERE currency = 'EUR'"
+        ).fetchall()[0]
+        # Meta's 1.00 EUR is stricter than the configured 0.50 EUR: plan and guard use Meta's
+        assert min_budget_minor(con, load_pools(pools_path)) == minimum == 100
+    finally:
+        con.close()

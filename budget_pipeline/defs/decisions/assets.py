@@ -192,7 +192,14 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
         actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
         last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
         plan = plan_rebalance(
-            entities, scores, actions, config, as_of=as_of, last_changes=last_changes
+            entities,
+            scores,
+            actions,
+            config,
+            as_of=as_of,
+            last_changes=last_changes,
+            min_budgets=min_budgets(con, config, entities),
+            in_learning=db.read(con, "select_learning_stages"),
         )
         plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
         stored = plan.with_columns(
@@ -207,6 +214,18 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             params={"plan_id": plan_id},
         )
     return dg.MaterializeResult(metadata=plan_metadata(plan, plan_id, as_of, config.currency))
+
+
+def min_budget_minor(con, config) -> int:
+    """The stricter of the configured minimum and Meta's own for this account (if read)."""
+    meta = db.scalar(con, "select_account_min_daily_budget", {"currency": config.currency})
+    return max(config.min_adset_budget_minor, int(meta or 0))
+
+
+def min_budgets(con, config, entities: pl.DataFrame) -> pl.DataFrame:
+    return entities.select("entity_id").with_columns(
+        min_budget=pl.lit(min_budget_minor(con, config), dtype=pl.Int64)
+    )
 
 
 def plan_metadata(plan: pl.DataFrame, plan_id: str, as_of, currency: str) -> dict:

@@ -13,58 +13,71 @@ from budget_pipeline import db
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.contracts import LAST_CHANGES, PLAN, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL
-from budget_pipeline.defs.decisions.assets import rebalance_plan
+from budget_pipeline.defs.decisions.assets import min_budget_minor, rebalance_plan
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.engine import guards
 from budget_pipeline.engine.report import markdown_table
 
 
 @dataclass(frozen=True)
+class GuardInputs:
+    plan: pl.DataFrame
+    config: PoolsConfig
+    last_changes: pl.DataFrame
+    as_of: datetime | None
+    min_budget: int  # minor units: the stricter of the configured and Meta's minimum
+
+
+@dataclass(frozen=True)
 class Guard:
     name: str
     description: str
-    run: Callable[[pl.DataFrame, PoolsConfig, pl.DataFrame, datetime], pl.DataFrame]
+    run: Callable[[GuardInputs], pl.DataFrame]
 
 
 GUARDS: tuple[Guard, ...] = (
     Guard(
         "rebalance_plan_within_floors",
         "No pool's daily total ends below its floor (unless it only moved toward it).",
-        lambda plan, cfg, _lc, _t: guards.check_floors(plan, cfg),
+        lambda i: guards.check_floors(i.plan, i.config),
     ),
     Guard(
         "rebalance_plan_within_ceilings",
         "No pool's daily total ends above its ceiling (unless it only moved toward it).",
-        lambda plan, cfg, _lc, _t: guards.check_ceilings(plan, cfg),
+        lambda i: guards.check_ceilings(i.plan, i.config),
     ),
     Guard(
         "rebalance_plan_learning_limit",
         "No single change exceeds the learning cap (default 15 %, never above 20 %).",
-        lambda plan, cfg, _lc, _t: guards.check_learning_limit(
-            plan, min(cfg.settings.learning_cap_pct, cfg.settings.learning_limit_pct)
+        lambda i: guards.check_learning_limit(
+            i.plan, min(i.config.settings.learning_cap_pct, i.config.settings.learning_limit_pct)
         ),
     ),
     Guard(
         "rebalance_plan_conserves_money",
         "The sum of new budgets equals the sum of old budgets, to the minor unit.",
-        lambda plan, _cfg, _lc, _t: guards.check_conservation(plan),
+        lambda i: guards.check_conservation(i.plan),
     ),
     Guard(
         "rebalance_plan_min_interval",
         "No entity changed within the minimum interval, nor more than Meta's edits per hour.",
-        lambda plan, cfg, lc, t: guards.check_min_interval(
-            plan, lc, t, cfg.settings.min_change_interval_hours, cfg.settings.max_changes_per_hour
+        lambda i: guards.check_min_interval(
+            i.plan,
+            i.last_changes,
+            i.as_of,
+            i.config.settings.min_change_interval_hours,
+            i.config.settings.max_changes_per_hour,
         ),
     ),
     Guard(
         "rebalance_plan_locked_untouched",
         "Locked entities are never moved nor paused.",
-        lambda plan, cfg, _lc, _t: guards.check_locked(plan, cfg),
+        lambda i: guards.check_locked(i.plan, i.config),
     ),
     Guard(
         "rebalance_plan_min_budget",
         "No budget goes below the account's minimum budget per ad set.",
-        lambda plan, cfg, _lc, _t: guards.check_min_budget(plan, cfg.min_adset_budget_minor),
+        lambda i: guards.check_min_budget(i.plan, i.min_budget),
     ),
 )
 
@@ -90,7 +103,8 @@ def guard_results(
     meta = db.one(con, "select_rebalance_plan_meta", {"plan_id": plan_id})
     as_of = meta[0] if meta else None
     last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
-    return plan, {g.name: g.run(plan, config, last_changes, as_of) for g in GUARDS}
+    inputs = GuardInputs(plan, config, last_changes, as_of, min_budget_minor(con, config))
+    return plan, {g.name: g.run(inputs) for g in GUARDS}
 
 
 @dg.multi_asset_check(

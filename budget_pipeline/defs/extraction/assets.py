@@ -44,6 +44,29 @@ def ad_entities(
             insert="replace_ad_entities",
             staged_as="staged_ad_entities",
         )
+        # The Marketing API also says the account's minimum budgets and which ad sets are
+        # still learning; the planner honours both (the simulated account has neither).
+        limits = {}
+        if hasattr(source, "minimum_budgets"):
+            minimums = source.minimum_budgets()
+            db.replace(
+                con,
+                minimums,
+                delete="delete_account_minimum_budgets",
+                insert="insert_account_minimum_budgets",
+                staged_as="staged_minimum_budgets",
+            )
+            limits["minimum_budget_rows"] = minimums.height
+        if hasattr(source, "learning_stage"):
+            stages = source.learning_stage().select("entity_id", "in_learning", "learning_status")
+            db.replace(
+                con,
+                stages,
+                delete="delete_learning_stages",
+                insert="insert_learning_stages",
+                staged_as="staged_learning_stages",
+            )
+            limits["adsets_in_learning"] = int(stages["in_learning"].sum())
     summary = pool_summary(entities, config)
     unassigned = entities.filter(pl.col("entity_type") == "campaign", pl.col("pool").is_null())[
         "name"
@@ -75,6 +98,7 @@ def ad_entities(
             "locked_entities": int(entities["locked"].sum()),
             "unassigned_campaigns": dg.MetadataValue.json(unassigned),
             "pools": dg.MetadataValue.md(table),
+            **limits,
         }
     )
 

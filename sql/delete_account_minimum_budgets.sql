@@ -1,0 +1,1 @@
+DELETE FROM account_minimum_budgets;

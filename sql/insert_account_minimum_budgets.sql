@@ -1,0 +1,1 @@
+INSERT INTO account_minimum_budgets BY NAME SELECT * FROM staged_minimum_budgets;

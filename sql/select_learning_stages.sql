@@ -1,0 +1,1 @@
+SELECT entity_id, in_learning FROM learning_stages;
