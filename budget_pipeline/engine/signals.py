@@ -450,7 +450,9 @@ def compute_signals(
         .then(None)
         .when(pl.col("velocity_early") == 0)
         .then(float("inf"))
-        .otherwise(pl.col("velocity_late") / pl.col("velocity_early")),
+        .otherwise(pl.col("velocity_late") / pl.col("velocity_early"))
+        # inf / inf (rates of sub-normal spends) is undefined: no trend, like no data
+        .fill_nan(None),
         s_roas=relative_component(shrunk_roas, pl.col("baseline_roas"), k),
         s_cpa=relative_component(
             shrunk_rate, _per(pl.col("baseline_conversions"), pl.col("baseline_spend")), k
