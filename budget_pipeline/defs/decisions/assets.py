@@ -6,6 +6,7 @@ nothing (same scores, same streaks, same plan id).
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -18,17 +19,20 @@ from budget_pipeline.contracts import (
     SCORES,
     TRIGGER_STATE,
     conform,
+    empty,
 )
 from budget_pipeline.defs.constants import DECISIONS, DUCKDB_POOL
 from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.defs.warehouse.assets import entity_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
-from budget_pipeline.engine.planner import plan_rebalance, plan_summary_markdown, pool_totals
+from budget_pipeline.engine.meta_rules import load_rule
+from budget_pipeline.engine.planner import plan_summary_markdown, pool_totals
+from budget_pipeline.engine.policies import plan_with_policies, rule_window_hours
 from budget_pipeline.engine.report import markdown_table
 from budget_pipeline.engine.scoring import score_entities
+from budget_pipeline.engine.signals import WINDOW_METRICS, window_metrics
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
-from budget_pipeline.engine.signals import window_metrics
 from budget_pipeline.engine.triggers import (
     evaluate_triggers,
     pending_evaluation_points,
@@ -191,13 +195,18 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
         scores = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
         actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
         last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
-        plan = plan_rebalance(
+        rules = pool_rules(pools.path, config)
+        needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
+        windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
+        plan = plan_with_policies(
             entities,
             scores,
             actions,
+            windows,
             config,
             as_of=as_of,
             last_changes=last_changes,
+            rules=rules,
             min_budgets=min_budgets(con, config, entities),
             in_learning=db.read(con, "select_learning_stages"),
         )
@@ -214,6 +223,19 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             params={"plan_id": plan_id},
         )
     return dg.MaterializeResult(metadata=plan_metadata(plan, plan_id, as_of, config.currency))
+
+
+def pool_rules(pools_path: str, config) -> dict:
+    """The Meta rule of each pool whose policy is ``meta_rule``; a relative path is read
+    next to the pools file."""
+    rules = {}
+    for pool in config.pools:
+        if pool.policy == "meta_rule":
+            path = Path(pool.meta_rule)
+            if not path.is_absolute():
+                path = Path(pools_path).parent / path
+            rules[pool.name] = load_rule(path)
+    return rules
 
 
 def min_budget_minor(con, config) -> int:
