@@ -3,7 +3,9 @@
 ``observe`` pools (the default) and the global kill switch log every step that would be taken
 and call nothing. ``live`` pools call the source: the ledger row is written before the call
 and after it, the current budget is re-read first (a budget someone else moved since the plan
-was made is skipped, not forced), and every attempt lands in the append-only ``action_log``.
+was made is skipped, not forced), donors go before recipients and an increase is sent only
+once applied decreases have freed its money, and every attempt lands in the append-only
+``action_log``.
 After a crash between two calls, a rerun of the same plan id applies only what was not yet
 applied: a step left ``started`` is resolved by re-reading the budget.
 """
@@ -22,6 +24,9 @@ from budget_pipeline import db
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.sources.base import AdSource
 from budget_pipeline.sql import load_sql
+
+# Ledger states after which a step is not tried again; 'failed' and 'deferred' are retried.
+FINISHED = ("applied", "observed", "skipped")
 
 STEPS: dict[str, pl.DataType] = {
     "plan_id": pl.Utf8(),
@@ -84,7 +89,7 @@ class ExecutionResult:
     log: pl.DataFrame  # rows appended to action_log by this call
     already_done: int  # steps a previous run of the same plan had finished
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:  # status -> steps
         return dict(self.log.group_by("status").len().iter_rows()) if self.log.height else {}
 
 
@@ -99,11 +104,6 @@ def source_clock(source: AdSource | None, tz: str | None = None) -> datetime:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _ledger(con: duckdb.DuckDBPyConnection, plan_id: str) -> dict[tuple[str, str], str]:
-    rows = con.execute(load_sql("select_execution_ledger"), {"plan_id": plan_id}).fetchall()
-    return {(r[1], r[2]): r[3] for r in rows}
 
 
 def _set_ledger(con, plan_id: str, entity_id: str, step: str, state: str) -> None:
@@ -141,15 +141,13 @@ def apply_steps(
         raise ValueError(f"apply_steps takes the steps of one plan, got plan ids {plan_ids}")
     plan_id = plan_ids[0]
     effective_at = effective_at or source_clock(source)
-    done = _ledger(con, plan_id)
-    finished = {"applied", "observed", "skipped"}
-    todo = steps.filter(
-        ~pl.struct("entity_id", "step").map_elements(
-            lambda s: done.get((s["entity_id"], s["step"])) in finished,
-            return_dtype=pl.Boolean,
-        )
-    )
+    ledger = db.read(con, "select_execution_ledger", {"plan_id": plan_id})
+    finished = ledger.filter(pl.col("state").is_in(list(FINISHED)))
+    todo = steps.join(finished.select("entity_id", "step"), on=["entity_id", "step"], how="anti")
     already = steps.height - todo.height
+    done = {
+        (e, st): state for e, st, state in ledger.select("entity_id", "step", "state").iter_rows()
+    }
 
     observe = todo.filter(pl.col("mode") == "observe")
     live = todo.filter(pl.col("mode") == "live")
@@ -164,7 +162,11 @@ def apply_steps(
     if live.height:
         if source is None:
             raise ValueError(f"plan {plan_id} has live steps but no source to call")
-        logs.append(_apply_live(con, live, source, run_id, effective_at, done))
+        applied = steps.join(
+            ledger.filter(pl.col("state") == "applied").select("entity_id", "step"),
+            on=["entity_id", "step"],
+        )
+        logs.append(_apply_live(con, live, source, run_id, effective_at, done, applied))
     log = pl.concat(logs) if logs else pl.DataFrame(schema=LOG)
     return ExecutionResult(log, already)
 
@@ -197,27 +199,61 @@ def _apply_live(
     run_id: str | None,
     effective_at: datetime,
     done: dict[tuple[str, str], str],
+    applied_before: pl.DataFrame,
 ) -> pl.DataFrame:
-    """One API call per step (I/O bound; the ledger brackets every call)."""
+    """One API call per step (I/O bound; the ledger brackets every call).
+
+    Donors go first, and an increase is sent only while the plan's applied decreases (this
+    run's and earlier runs') have freed enough money for it: a decrease that was skipped or
+    failed must never leave its recipients funded from nowhere. An increase that does not fit
+    is deferred (logged, not finished), so a rerun sends it once its donors are applied.
+    """
+    budget = pl.col("step") == "budget"
+    freed = int(
+        applied_before.filter(budget)
+        .select((pl.col("before_budget") - pl.col("after_budget")).sum())
+        .item()
+        or 0
+    )
+    ordered = steps.with_columns(
+        _order=pl.when(budget & (pl.col("after_budget") < pl.col("before_budget")))
+        .then(0)
+        .when(~budget)
+        .then(1)
+        .otherwise(2)
+    ).sort("_order", "pool", "entity_id")
     out: list[dict] = []
-    for step in steps.iter_rows(named=True):
+    for step in ordered.drop("_order").iter_rows(named=True):
         key = (step["entity_id"], step["step"])
         row = {c: step.get(c) for c in LOG if c in step}
         row.update(run_id=run_id, effective_at=effective_at, before_status=None, after_status=None)
-        try:
-            current = source.read_budget(step["entity_id"])
-            row["before_status"] = current.get("status")
-            status, message = _live_one(con, source, step, current, done.get(key))
-        except Exception as exc:  # recorded, never dropped; the asset fails afterwards
-            _set_ledger(con, step["plan_id"], *key, "failed")
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
+        increase = step["after_budget"] - step["before_budget"] if step["step"] == "budget" else 0
+        if increase > freed:
+            _set_ledger(con, step["plan_id"], *key, "deferred")
+            status, message = (
+                "deferred",
+                (
+                    f"not sent: the plan's applied decreases have freed {freed} so far, this "
+                    f"increase needs {increase}; sending it would create money. A rerun of the "
+                    "plan sends it once its donors are applied."
+                ),
+            )
+        else:
+            try:
+                current = source.read_budget(step["entity_id"])
+                row["before_status"] = current.get("status")
+                status, message = _live_one(con, source, step, current, done.get(key))
+            except Exception as exc:  # recorded, never dropped; the asset fails afterwards
+                _set_ledger(con, step["plan_id"], *key, "failed")
+                status, message = "failed", f"{type(exc).__name__}: {exc}"
+            if status == "applied":
+                freed -= increase  # a decrease has a negative increase: it frees money
         row.update(status=status, message=message, log_id=uuid.uuid4().hex, logged_at=_utcnow())
         if step["step"] == "pause":
             row["after_status"] = "PAUSED" if status == "applied" else row["before_status"]
         else:
             row["after_status"] = row["before_status"]
-        frame = pl.DataFrame([row], schema=LOG)
-        _append_log(con, frame)
+        _append_log(con, pl.DataFrame([row], schema=LOG))
         out.append(row)
     return pl.DataFrame(out, schema=LOG)
 

@@ -177,13 +177,21 @@ def test_crash_between_two_writes_then_rerun_applies_each_move_exactly_once(doub
     )
 
 
+def _live_steps(db_path):
+    return execution_steps(_plan(db_path), load_pools(LIVE_POOLS)).filter(pl.col("mode") == "live")
+
+
+def _moved_money(result) -> int:
+    applied = result.log.filter(pl.col("status") == "applied", pl.col("step") == "budget")
+    return int((applied["after_budget"] - applied["before_budget"]).sum())
+
+
 def test_budget_moved_by_someone_else_is_skipped_not_forced(double, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "moved.duckdb"
     _cycle(instance, db_path)
-    config = load_pools(LIVE_POOLS)
-    steps = execution_steps(_plan(db_path), config).filter(pl.col("mode") == "live")
-    victim = steps.row(0, named=True)
+    steps = _live_steps(db_path)
+    victim = steps.filter(pl.col("after_budget") > pl.col("before_budget")).row(0, named=True)
     double.account.apply_budget_change(victim["entity_id"], daily_budget=4_242)  # a human did
 
     con = duckdb.connect(str(db_path))
@@ -198,6 +206,67 @@ def test_budget_moved_by_someone_else_is_skipped_not_forced(double, tmp_path):
     assert budgets[victim["entity_id"]] == 4_242  # not forced back
     assert (victim["entity_id"], str(victim["after_budget"])) not in _budget_posts(double)
     assert result.log.filter(pl.col("status") == "applied").height == steps.height - 1
+    assert _moved_money(result) < 0  # the skipped recipient's share stays unspent, not created
+
+
+def test_a_skipped_donor_leaves_its_recipients_unfunded_instead_of_creating_money(double, tmp_path):
+    """Review finding: donors skipped or failed must not leave recipients paid from nowhere."""
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "donor.duckdb"
+    _cycle(instance, db_path)
+    steps = _live_steps(db_path)
+    donors = steps.filter(pl.col("after_budget") < pl.col("before_budget"))
+    assert donors.height >= 1
+    for donor in donors.iter_rows(named=True):  # someone else moved every donor
+        double.account.apply_budget_change(
+            donor["entity_id"], daily_budget=donor["before_budget"] + 1
+        )
+    con = duckdb.connect(str(db_path))
+    try:
+        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
+    finally:
+        con.close()
+    statuses = dict(result.log.select("entity_id", "status").iter_rows())
+    assert {statuses[d] for d in donors["entity_id"]} == {"skipped"}
+    recipients = steps.filter(pl.col("after_budget") > pl.col("before_budget"))["entity_id"]
+    assert {statuses[r] for r in recipients} == {"deferred"}
+    assert _moved_money(result) == 0 and _budget_posts(double) == []
+
+
+def test_a_failed_write_then_a_rerun_through_dagster_completes_the_plan_once(double, tmp_path):
+    """Review finding: the plan's own applied moves must not block its rerun (min interval)."""
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "rerun.duckdb"
+    _cycle(instance, db_path)
+    steps = _live_steps(db_path)
+    recipient = steps.filter(pl.col("after_budget") > pl.col("before_budget")).row(0, named=True)
+    double.faults.push(
+        {"match": f"POST /v25.0/{recipient['entity_id']}", "status": 400, "code": 100,
+         "message": "Invalid parameter"}
+    )  # fmt: skip
+    request = execution_gate(dg.build_sensor_context(instance=instance)).run_requests[0]
+    first = runner.run_execution(
+        instance, resources=_resources(db_path), run_config=request.run_config, tags=request.tags
+    )
+    assert not first.success  # a failed step fails the run, after logging it
+    second = runner.run_execution(
+        instance, resources=_resources(db_path), run_config=request.run_config
+    )
+    assert second.success, second.get_step_failure_events()
+    budgets = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    for row in steps.iter_rows(named=True):
+        assert budgets[row["entity_id"]] == row["after_budget"]
+    posts = _budget_posts(double)
+    assert len(posts) == steps.height + 1  # every move once, plus the one refused attempt
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        log = con.execute(
+            "SELECT entity_id, status FROM action_log WHERE mode = 'live' ORDER BY logged_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [s for e, s in log if e == recipient["entity_id"]] == ["failed", "applied"]
+    assert sum(s == "applied" for _, s in log) == steps.height
 
 
 def test_kill_switch_stops_every_live_call(double, tmp_path):

@@ -102,7 +102,7 @@ def guard_results(
     plan = conform(db.read(con, "select_rebalance_plan", {"plan_id": plan_id}), PLAN)
     meta = db.one(con, "select_rebalance_plan_meta", {"plan_id": plan_id})
     as_of = meta[0] if meta else None
-    last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of}), LAST_CHANGES)
+    last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": plan_id}), LAST_CHANGES)
     inputs = GuardInputs(plan, config, last_changes, as_of, min_budget_minor(con, config))
     return plan, {g.name: g.run(inputs) for g in GUARDS}
 
