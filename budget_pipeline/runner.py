@@ -49,12 +49,14 @@ def run_cycle(
     keys: Sequence[str] | None = None,
     *,
     resources: Mapping[str, object] | None = None,
+    with_checks: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Extraction → plan + blocking checks over ``keys`` (default: all) as ONE run."""
     keys = list(keys or partition_keys())
+    selection = dg.AssetSelection.groups(*CYCLE_GROUPS)
     return _materialize(
         instance,
-        dg.AssetSelection.groups(*CYCLE_GROUPS),
+        selection if with_checks else selection.without_checks(),
         resources=resources,
         tags={
             "dagster/asset_partition_range_start": keys[0],
@@ -76,3 +78,12 @@ def run_execution(
     if with_checks:
         selection = selection | dg.AssetSelection.checks_for_assets("rebalance_plan")
     return _materialize(instance, selection, resources=resources, tags=tags, run_config=run_config)
+
+
+def run_plan_checks(
+    instance: dg.DagsterInstance, *, resources: Mapping[str, object] | None = None
+) -> dg.ExecuteInProcessResult:
+    """Only the blocking checks of the newest rebalance_plan."""
+    return _materialize(
+        instance, dg.AssetSelection.checks_for_assets("rebalance_plan"), resources=resources
+    )

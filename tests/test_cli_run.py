@@ -15,6 +15,7 @@ import yaml
 
 from budget_pipeline.bench import scaled_inputs
 from budget_pipeline.config.pools import load_pools
+from budget_pipeline.defs.decisions.checks import GUARDS
 from budget_pipeline.sources.simulated import load_scenario
 
 CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
@@ -35,7 +36,7 @@ def test_run_backfills_plans_checks_and_passes_the_gate_once(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
     assert "35 daily partitions" in out
-    assert out.count(": passed") == 7 and "FAILED" not in out
+    assert out.count(": passed") == len(GUARDS) and "FAILED" not in out
     plan_id = re.search(r"plan (plan-\S+):", out).group(1)
     assert re.search(r"execution run \S+ succeeded \(run key " + re.escape(plan_id), out)
     assert (tmp_path / ".dagster_home" / "dagster.yaml").is_file()

@@ -13,9 +13,9 @@ import os
 from datetime import date, timedelta
 
 import dagster as dg
-import yaml
 
 from budget_pipeline import settings
+from budget_pipeline.sources.simulated import load_scenario
 
 
 def _history() -> tuple[str, str | None, str]:
@@ -24,13 +24,19 @@ def _history() -> tuple[str, str | None, str]:
         last = os.environ.get("BUDGET_PIPELINE_END_DATE")  # optional last day, inclusive
         end = (date.fromisoformat(last) + timedelta(days=1)).isoformat() if last else None
         return start, end, os.environ.get("BUDGET_PIPELINE_TIMEZONE", "UTC")
-    # Only three literal fields are read here; the scenario is validated when a run loads it.
-    raw = yaml.safe_load(settings.scenario_path().read_text(encoding="utf-8"))
-    start = date.fromisoformat(str(raw["start"]))
-    end = start + timedelta(days=int(raw["days"]))
-    return start.isoformat(), end.isoformat(), str(raw["timezone"])
+    # Validated like every run validates it: a broken scenario fails the code location with a
+    # message naming the field, not a bare KeyError.
+    scenario = load_scenario(settings.scenario_path())
+    return scenario.start.isoformat(), scenario.end.isoformat(), scenario.timezone
 
 
 _START, _END, TIMEZONE = _history()
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=_START, end_date=_END, timezone=TIMEZONE)
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=_START,
+    end_date=_END,
+    timezone=TIMEZONE,
+    # Open-ended (the API): today's partition exists while the day runs, for the intraday
+    # schedule. A bounded history (the simulated account) ends where it ends.
+    end_offset=0 if _END else 1,
+)

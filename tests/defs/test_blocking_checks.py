@@ -23,7 +23,7 @@ def planned(tmp_path_factory):
     instance = dg.DagsterInstance.ephemeral()
     result = run_cycle(instance, db_path, ALL_KEYS[-40:])
     assert result.success
-    return db_path
+    return instance, db_path
 
 
 def _con(path):
@@ -96,6 +96,27 @@ def break_locked(con, tmp_path):
     return path
 
 
+def break_pause_keeps_budget(con, tmp_path):
+    (_pool, a, a_old), (_, b, b_old) = _moved_pair(con)
+    con.execute(
+        "UPDATE rebalance_plans SET pause = true, action = 'pause' WHERE entity_id = ?", [a]
+    )
+    _set(con, a, a_old - 100)
+    _set(con, b, b_old + 100)
+
+
+def break_skips_learning(con, tmp_path):
+    (_pool, a, a_old), (_, b, b_old) = _moved_pair(con)
+    _set(con, a, a_old + 100)
+    _set(con, b, b_old - 100)
+    con.execute("INSERT INTO learning_stages VALUES (?, true, 'LEARNING')", [a])
+    config = yaml.safe_load(DEFAULT_POOLS_PATH.read_text())
+    config["settings"]["skip_learning"] = True
+    path = tmp_path / "pools_skip_learning.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def break_min_budget(con, tmp_path):
     (_pool, a, a_old), (_, b, b_old) = _moved_pair(con)
     _set(con, a, 50)
@@ -110,19 +131,21 @@ BREAKERS = {
     "rebalance_plan_min_interval": break_min_interval,
     "rebalance_plan_locked_untouched": break_locked,
     "rebalance_plan_min_budget": break_min_budget,
+    "rebalance_plan_pause_keeps_budget": break_pause_keeps_budget,
+    "rebalance_plan_skips_learning": break_skips_learning,
 }
 
 
 @pytest.mark.parametrize("check_name", sorted(BREAKERS))
 def test_broken_plan_fails_its_check_and_execution_does_not_run(planned, tmp_path, check_name):
+    instance, planned_db = planned  # the instance holds the plan's materialization
     db_path = tmp_path / "broken.duckdb"
-    shutil.copyfile(planned, db_path)
+    shutil.copyfile(planned_db, db_path)
     con = _con(db_path)
     try:
         pools_path = BREAKERS[check_name](con, tmp_path) or DEFAULT_POOLS_PATH
     finally:
         con.close()
-    instance = dg.DagsterInstance.ephemeral()
     result = run_execution(instance, db_path, pools_path=pools_path, with_checks=True)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations[check_name] is False
@@ -140,12 +163,22 @@ def test_broken_plan_fails_its_check_and_execution_does_not_run(planned, tmp_pat
         con.close()
 
 
-def test_unbroken_plan_passes_every_check(planned, tmp_path):
+def test_unbroken_plan_passes_every_check_and_executes(planned, tmp_path):
+    """The control: with the same instance and the plan untouched, execution does run, so
+    the broken cases above fail because of the checks, not the set-up."""
+    instance, planned_db = planned
     db_path = tmp_path / "ok.duckdb"
-    shutil.copyfile(planned, db_path)
-    result = run_execution(dg.DagsterInstance.ephemeral(), db_path, with_checks=True)
+    shutil.copyfile(planned_db, db_path)
+    result = run_execution(instance, db_path, with_checks=True)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == dict.fromkeys(BREAKERS, True)
+    assert result.success
+    assert result.asset_materializations_for_node("budget_execution") != []
+    con = _con(db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM action_log").fetchone()[0] > 0
+    finally:
+        con.close()
 
 
 def test_gate_stays_closed_for_a_plan_whose_check_failed(tmp_path):
@@ -172,3 +205,28 @@ def test_gate_stays_closed_for_a_plan_whose_check_failed(tmp_path):
     )
     assert "blocked" in message and "rebalance_plan_conserves_money: failed" in message
     assert plan_id is None or plan_id in message
+
+
+def test_gate_waits_while_checks_are_pending_and_opens_once_they_pass(tmp_path):
+    """Review finding: a tick between the plan and its checks must not shut the gate for good."""
+    from dagster_helpers import resources
+
+    from budget_pipeline import runner
+
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "pending.duckdb"
+    cycle = runner.run_cycle(
+        instance, ALL_KEYS[-35:], resources=resources(db_path), with_checks=False
+    )
+    assert cycle.success and cycle.get_asset_check_evaluations() == []
+    waiting = execution_gate(dg.build_sensor_context(instance=instance))
+    assert (
+        isinstance(waiting, dg.SkipReason)
+        and f"waiting for {len(BREAKERS)} check(s)" in waiting.skip_message
+    )
+    context = dg.build_sensor_context(instance=instance)
+    execution_gate(context)
+    assert context.cursor is None  # nothing was marked handled
+    assert runner.run_plan_checks(instance, resources=resources(db_path)).success
+    opened = execution_gate(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+    assert len(opened.run_requests) == 1

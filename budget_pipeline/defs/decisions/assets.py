@@ -194,7 +194,9 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
         scores = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
         actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
-        last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES)
+        last_changes = conform(
+            db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
+        )
         rules = pool_rules(pools.path, config)
         needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
         windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)

@@ -26,6 +26,7 @@ class GuardInputs:
     last_changes: pl.DataFrame
     as_of: datetime | None
     min_budget: int  # minor units: the stricter of the configured and Meta's minimum
+    in_learning: pl.DataFrame  # entity_id, in_learning (empty without the Marketing API)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,19 @@ GUARDS: tuple[Guard, ...] = (
         "No budget goes below the account's minimum budget per ad set.",
         lambda i: guards.check_min_budget(i.plan, i.min_budget),
     ),
+    Guard(
+        "rebalance_plan_pause_keeps_budget",
+        "A paused entity keeps its stored budget, and every row's action agrees with pause.",
+        lambda i: guards.check_pause_keeps_budget(i.plan),
+    ),
+    Guard(
+        "rebalance_plan_skips_learning",
+        "With skip_learning, no ad set still in Meta's learning phase is moved.",
+        lambda i: guards.check_in_learning(
+            i.plan,
+            i.in_learning if i.config.settings.skip_learning else i.in_learning.clear(),
+        ),
+    ),
 )
 
 
@@ -102,8 +116,17 @@ def guard_results(
     plan = conform(db.read(con, "select_rebalance_plan", {"plan_id": plan_id}), PLAN)
     meta = db.one(con, "select_rebalance_plan_meta", {"plan_id": plan_id})
     as_of = meta[0] if meta else None
-    last_changes = conform(db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": plan_id}), LAST_CHANGES)
-    inputs = GuardInputs(plan, config, last_changes, as_of, min_budget_minor(con, config))
+    last_changes = conform(
+        db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": plan_id}), LAST_CHANGES
+    )
+    inputs = GuardInputs(
+        plan,
+        config,
+        last_changes,
+        as_of,
+        min_budget_minor(con, config),
+        db.read(con, "select_learning_stages"),
+    )
     return plan, {g.name: g.run(inputs) for g in GUARDS}
 
 

@@ -59,7 +59,9 @@ def budget_execution(
         # 1. The gate's verdict again, from the event log: every blocking check passed for it.
         gate = plan_gate(context.instance, plan_id)
         if not gate.open:
-            raise PlanRefusedError(f"plan {plan_id} refused: {'; '.join(gate.failures)}")
+            raise PlanRefusedError(
+                f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}"
+            )
         # 2. The guards once more on the stored plan, against the action log as it is now.
         plan, results = guard_results(con, plan_id, cfg)
         broken = {k: v.height for k, v in results.items() if v.height}

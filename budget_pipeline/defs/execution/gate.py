@@ -17,10 +17,11 @@ class PlanGate:
     storage_id: int | None
     changes: int  # budget moves + pauses in the plan
     failures: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # checks not yet run on this plan
 
     @property
     def open(self) -> bool:
-        return self.plan_id is not None and not self.failures
+        return self.plan_id is not None and not self.failures and not self.pending
 
 
 def check_keys() -> list[dg.AssetCheckKey]:
@@ -42,15 +43,14 @@ def plan_gate(instance: dg.DagsterInstance, plan_id: str | None = None) -> PlanG
             plan_id, None, changes, [f"plan {plan_id} is not the newest plan ({newest})"]
         )
     failures: list[str] = []
+    pending: list[str] = []
     for key in check_keys():
         check = instance.get_latest_asset_check_evaluation_record(key)
         evaluation = check.event.asset_check_evaluation if check and check.event else None
-        if evaluation is None:
-            failures.append(f"{key.name}: not evaluated")
-            continue
-        target = evaluation.target_materialization_data
+        target = evaluation.target_materialization_data if evaluation else None
         if target is None or target.storage_id != record.storage_id:
-            failures.append(f"{key.name}: last evaluated on another materialization of the plan")
+            # not run on this materialization yet (e.g. its step waits for the DuckDB pool)
+            pending.append(f"{key.name}: not yet evaluated on this plan")
         elif not evaluation.passed:
             failures.append(f"{key.name}: failed")
-    return PlanGate(newest, record.storage_id, changes, failures)
+    return PlanGate(newest, record.storage_id, changes, failures, pending)

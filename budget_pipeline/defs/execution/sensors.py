@@ -18,6 +18,10 @@ def gate_request(
         return dg.SkipReason("no rebalance plan yet")
     if gate.plan_id == state.get("plan_id") and gate.storage_id == state.get("storage_id"):
         return dg.SkipReason(f"plan {gate.plan_id} already handled")
+    if gate.pending and not gate.failures:
+        # Checks still to run (the plan's run may be queued on the DuckDB pool): keep the
+        # cursor where it is so a later tick looks at this plan again.
+        return dg.SkipReason(f"plan {gate.plan_id}: waiting for {len(gate.pending)} check(s)")
     new_cursor = json.dumps({"plan_id": gate.plan_id, "storage_id": gate.storage_id})
     # Whoever launched it (this sensor, `budget-pipeline run`, the UI), a plan runs once.
     earlier = instance.get_run_records(
