@@ -23,7 +23,9 @@ Unit = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/NaN would pass range checks (NaN compares False) and fail much later, or silently
+    # never fire a trigger: reject them on load, naming the field.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Weights(_Strict):
