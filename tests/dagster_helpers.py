@@ -32,10 +32,13 @@ def run_cycle(
     keys: list[str] | None = None,
     *,
     pools_path: Path = DEFAULT_POOLS_PATH,
+    scenario_path: Path = DEFAULT_SCENARIO_PATH,
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """The budget cycle (extraction → plan + blocking checks) over ``keys`` as ONE run."""
-    result = runner.run_cycle(instance, keys, resources=resources(db_path, pools_path))
+    result = runner.run_cycle(
+        instance, keys, resources=resources(db_path, pools_path, scenario_path)
+    )
     if raise_on_error and not result.success:
         raise AssertionError(f"cycle run failed: {result.get_step_failure_events()}")
     return result

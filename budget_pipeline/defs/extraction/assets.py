@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from budget_pipeline import db
+from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.contracts import INSIGHTS, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, EXTRACTION
 from budget_pipeline.defs.partitions import daily_partitions
@@ -37,6 +38,13 @@ def ad_entities(
     with warehouse.connect() as con:
         source = account.open(con, config)
         entities = assign_pools(source.entities(), config)
+        currencies = sorted(set(entities["currency"].drop_nulls()))
+        if currencies and currencies != [config.currency]:
+            raise ConfigError(
+                f"pools file {pools.path}: currency {config.currency!r} does not match the ad "
+                f"account's {', '.join(currencies)}; floors, ceilings and minimum budgets would "
+                "be read with the wrong minor-unit factor. Set `currency:` in the pools file."
+            )
         db.replace(
             con,
             entities.with_columns(pulled_at=pl.lit(_utcnow())),
