@@ -759,30 +759,33 @@ class MetaApiSource:
             return contracts.empty(contracts.ENTITIES)
         return pl.concat(frames, how="vertical")
 
+    def _collect(self, path: str, params: dict | None, parse, schema) -> pl.DataFrame:
+        """Every page of ``path`` parsed by ``parse`` into one frame (``schema`` when empty)."""
+        frames = [
+            parse(self._records(page), page=page.label)
+            for page in self.client.iter_pages(path, params or {})
+        ]
+        return pl.concat(frames, how="vertical") if frames else contracts.empty(schema)
+
     @_scrub_payload
     def learning_stage(self) -> pl.DataFrame:
         """Each ad set's ``learning_stage_info``: entity_id, in_learning, learning_status."""
-        frames = [
-            parsing.parse_learning_stage(self._records(page), page=page.label)
-            for page in self.client.iter_pages(
-                f"{self.account_id}/adsets",
-                {"fields": "id,campaign_id,learning_stage_info", "limit": self.page_limit},
-            )
-        ]
-        if not frames:
-            return contracts.empty(parsing.LEARNING_STAGE)
-        return pl.concat(frames, how="vertical")
+        return self._collect(
+            f"{self.account_id}/adsets",
+            {"fields": "id,campaign_id,learning_stage_info", "limit": self.page_limit},
+            parsing.parse_learning_stage,
+            parsing.LEARNING_STAGE,
+        )
 
     @_scrub_payload
     def minimum_budgets(self) -> pl.DataFrame:
         """``/act_{id}/minimum_budgets``: the account's minimum daily budgets (minor units)."""
-        frames = [
-            parsing.parse_minimum_budgets(self._records(page), page=page.label)
-            for page in self.client.iter_pages(f"{self.account_id}/minimum_budgets")
-        ]
-        if not frames:
-            return contracts.empty(parsing.MINIMUM_BUDGETS)
-        return pl.concat(frames, how="vertical")
+        return self._collect(
+            f"{self.account_id}/minimum_budgets",
+            None,
+            parsing.parse_minimum_budgets,
+            parsing.MINIMUM_BUDGETS,
+        )
 
     # -- insights --------------------------------------------------------------------------
 
