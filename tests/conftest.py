@@ -1,19 +1,10 @@
-"""Shared fixtures. Tests never touch the user's warehouse or DAGSTER_HOME."""
+"""Shared set-up. Tests never touch the user's warehouse or DAGSTER_HOME."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import pytest
-
 # Definitions read these at import; point them at throwaway places before anything imports.
 os.environ.setdefault("BUDGET_PIPELINE_DB", str(Path("/tmp/budget_pipeline_tests_unused.duckdb")))
 os.environ.pop("META_ACCESS_TOKEN", None)
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED
