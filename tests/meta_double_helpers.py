@@ -15,7 +15,7 @@ from budget_pipeline.sources.simulated import (
     load_scenario,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "meta-api"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "meta-api"
 TOKEN = "EAAB-test-secret-token-5f2c9d"
 
 # Back-off in milliseconds so every retry path runs fast; attempts still bounded.

@@ -1,4 +1,4 @@
-"""Every recorded Marketing API response in /work/shared/fixtures/meta-api, served over loopback
+"""Every recorded Marketing API response in tests/fixtures/meta-api, served over loopback
 HTTP by the Graph API double (as canned replies) and read with the real client and parsing."""
 
 from __future__ import annotations
