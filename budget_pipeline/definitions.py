@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
@@ -14,23 +16,30 @@ from budget_pipeline.defs.resources import default_resources
 from budget_pipeline.defs.schedules import daily_cycle_schedule, intraday_30min_schedule
 from budget_pipeline.defs.warehouse.assets import entity_baselines, insights
 
-defs = dg.Definitions(
-    assets=[
-        ad_entities,
-        raw_insights,
-        insights,
-        entity_baselines,
-        composite_scores,
-        trigger_states,
-        rebalance_plan,
-        budget_execution,
-    ],
-    asset_checks=[rebalance_plan_guards],
-    jobs=[budget_cycle_job, budget_execution_job],
-    schedules=[daily_cycle_schedule, intraday_30min_schedule],
-    sensors=[execution_gate],
-    resources=default_resources(),
-    # In-process: 5–6 s per run on two cores against 26–31 s for the multiprocess executor,
-    # and DuckDB has a single writer anyway.
-    executor=dg.in_process_executor,
-)
+
+def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
+    """Every asset, check, job, schedule and sensor, bound to ``resources`` (default: the
+    warehouse, pools file and account the environment names)."""
+    return dg.Definitions(
+        assets=[
+            ad_entities,
+            raw_insights,
+            insights,
+            entity_baselines,
+            composite_scores,
+            trigger_states,
+            rebalance_plan,
+            budget_execution,
+        ],
+        asset_checks=[rebalance_plan_guards],
+        jobs=[budget_cycle_job, budget_execution_job],
+        schedules=[daily_cycle_schedule, intraday_30min_schedule],
+        sensors=[execution_gate],
+        resources=dict(resources) if resources is not None else default_resources(),
+        # In-process: 5–6 s per run on two cores against 26–31 s for the multiprocess executor,
+        # and DuckDB has a single writer anyway.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs()

@@ -60,3 +60,50 @@ def run_execution(
         tags=tags,
         with_checks=with_checks,
     )
+
+
+def definitions(
+    db_path: Path,
+    pools_path: Path = DEFAULT_POOLS_PATH,
+    scenario_path: Path = DEFAULT_SCENARIO_PATH,
+) -> dg.Definitions:
+    """The real code location, bound to a throwaway warehouse."""
+    from budget_pipeline.definitions import build_defs
+
+    return build_defs(resources(db_path, pools_path, scenario_path))
+
+
+def launch(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    request: dg.RunRequest,
+    job_name: str,
+) -> dg.ExecuteInProcessResult:
+    """Execute a schedule's or sensor's RunRequest as the daemon would: the job it names,
+    with the request's partition key, tags and run config."""
+    job = defs.resolve_job_def(request.job_name or job_name)
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=dict(request.tags),
+        run_config=request.run_config or None,
+        raise_on_error=False,
+    )
+
+
+def tick_schedule(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, when):
+    """One tick of a schedule at ``when`` (aware datetime): its run requests."""
+    schedule = defs.resolve_schedule_def(name)
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    )
+    return schedule.evaluate_tick(context)
+
+
+def tick_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursor=None):
+    """One tick of a sensor: its SensorExecutionData (run_requests, cursor, skip_message)."""
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
+    )
+    return sensor.evaluate_tick(context)

@@ -1,5 +1,13 @@
-"""Did the newest plan pass every blocking check? Answered from the Dagster event log only
-(the sensor must stay fast and must not open the DuckDB file)."""
+"""Did a plan pass every blocking check? Answered from the Dagster event log only (the sensor
+must stay fast and must not open the DuckDB file).
+
+A check evaluation counts for a plan when it ran on that very materialization of
+``rebalance_plan``: Dagster names the materialization it targeted (range runs), or — in a
+single-partition run, as every schedule tick and the UI's "Materialize latest" launch, where
+Dagster records no target — the evaluation carries the plan's id in its metadata and was made
+in the plan's own run or after the plan was materialized. A result for an older
+materialization never counts.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,10 @@ import dagster as dg
 from budget_pipeline.defs.decisions.assets import rebalance_plan
 from budget_pipeline.defs.decisions.checks import GUARDS
 
+# How far back the gate looks for a plan's materialization and its check evaluations.
+PLAN_HISTORY = 100
+CHECK_HISTORY = 50
+
 
 @dataclass(frozen=True)
 class PlanGate:
@@ -18,6 +30,7 @@ class PlanGate:
     changes: int  # budget moves + pauses in the plan
     failures: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # checks not yet run on this plan
+    newest: bool = True  # the plan is rebalance_plan's newest materialization
 
     @property
     def open(self) -> bool:
@@ -28,29 +41,88 @@ def check_keys() -> list[dg.AssetCheckKey]:
     return [dg.AssetCheckKey(rebalance_plan.key, g.name) for g in GUARDS]
 
 
+def _plan_id_of(record: dg.EventLogRecord) -> str | None:
+    meta = record.asset_materialization.metadata if record.asset_materialization else {}
+    value = meta.get("plan_id")
+    return str(value.value) if value is not None else None
+
+
+def plan_records(
+    instance: dg.DagsterInstance, limit: int = PLAN_HISTORY
+) -> list[dg.EventLogRecord]:
+    """``rebalance_plan``'s materializations, newest first."""
+    return list(instance.fetch_materializations(rebalance_plan.key, limit=limit).records)
+
+
+def find_plan_record(
+    instance: dg.DagsterInstance, plan_id: str | None = None
+) -> dg.EventLogRecord | None:
+    """The newest materialization of ``plan_id`` (default: the newest plan)."""
+    for record in plan_records(instance):
+        if plan_id is None or _plan_id_of(record) == plan_id:
+            return record
+    return None
+
+
+def _evaluation_for(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, record: dg.EventLogRecord, plan_id: str
+) -> tuple[str, dg.AssetCheckEvaluation | None]:
+    """("done", evaluation) | ("pending", None) for ``key`` on the plan materialization."""
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
+    for rec in history:  # newest first
+        same_run = rec.run_id == record.run_id
+        evaluation = rec.evaluation
+        if evaluation is None:  # planned, not evaluated yet (its step may wait for the pool)
+            if same_run or rec.create_timestamp >= record.timestamp:
+                return "pending", None
+            continue
+        target = evaluation.target_materialization_data
+        if target is not None:
+            if target.storage_id == record.storage_id:
+                return "done", evaluation
+            continue
+        meta = evaluation.metadata.get("plan_id")
+        evaluated_at = rec.event.timestamp if rec.event else rec.create_timestamp
+        if (
+            meta is not None
+            and str(meta.value) == plan_id
+            and (same_run or evaluated_at >= record.timestamp)
+        ):
+            return "done", evaluation
+    return "pending", None
+
+
 def plan_gate(instance: dg.DagsterInstance, plan_id: str | None = None) -> PlanGate:
-    """The newest ``rebalance_plan`` materialization and whether every blocking check passed
-    *for that materialization* (a check result for an older plan does not count)."""
-    records = instance.fetch_materializations(rebalance_plan.key, limit=1).records
-    if not records:
+    """A plan (default: the newest) and whether every blocking check passed *for that
+    materialization* (a check result for an older materialization does not count)."""
+    newest = find_plan_record(instance)
+    if newest is None:
         return PlanGate(None, None, 0, ["rebalance_plan has never been materialized"])
-    record = records[0]
-    meta = record.event_log_entry.asset_materialization.metadata
-    newest = str(meta["plan_id"].value) if "plan_id" in meta else None
-    changes = sum(int(meta[k].value) for k in ("moves", "pauses") if k in meta)
-    if plan_id is not None and plan_id != newest:
+    record = newest if plan_id is None else find_plan_record(instance, plan_id)
+    if record is None:
         return PlanGate(
-            plan_id, None, changes, [f"plan {plan_id} is not the newest plan ({newest})"]
+            plan_id,
+            None,
+            0,
+            [f"plan {plan_id} is not among rebalance_plan's last {PLAN_HISTORY} materializations"],
+            newest=False,
         )
+    meta = record.asset_materialization.metadata
+    pid = _plan_id_of(record)
+    changes = sum(int(meta[k].value) for k in ("moves", "pauses") if k in meta)
     failures: list[str] = []
     pending: list[str] = []
     for key in check_keys():
-        check = instance.get_latest_asset_check_evaluation_record(key)
-        evaluation = check.event.asset_check_evaluation if check and check.event else None
-        target = evaluation.target_materialization_data if evaluation else None
-        if target is None or target.storage_id != record.storage_id:
-            # not run on this materialization yet (e.g. its step waits for the DuckDB pool)
+        state, evaluation = _evaluation_for(instance, key, record, pid or "")
+        if state == "pending":
             pending.append(f"{key.name}: not yet evaluated on this plan")
         elif not evaluation.passed:
             failures.append(f"{key.name}: failed")
-    return PlanGate(newest, record.storage_id, changes, failures, pending)
+    return PlanGate(
+        pid,
+        record.storage_id,
+        changes,
+        failures,
+        pending,
+        newest=record.storage_id == newest.storage_id,
+    )
