@@ -86,17 +86,19 @@ def run(
         )
     if execute:
         decision = gate_request(instance, None)
-        if isinstance(decision, dg.SkipReason) or not decision.run_requests:
+        requests = [] if isinstance(decision, dg.SkipReason) else list(decision.run_requests or [])
+        if not requests:
             skip = decision if isinstance(decision, dg.SkipReason) else decision.skip_reason
             typer.echo(f"execution gate closed: {skip.skip_message if skip else 'no run'}")
-        else:
-            request = decision.run_requests[0]
+        ok = True
+        for request in requests:
             exe = defs.resolve_job_def("budget_execution_job").execute_in_process(
                 instance=instance,
                 run_config=request.run_config,
                 tags=request.tags,
                 raise_on_error=False,
             )
+            ok = ok and exe.success
             status = "succeeded" if exe.success else "FAILED"
             typer.echo(f"execution run {exe.run_id} {status} (run key {request.run_key})")
             for mat in exe.asset_materializations_for_node("budget_execution"):
@@ -104,11 +106,12 @@ def run(
                     continue  # the multi-asset's other output, action_log
                 m = mat.metadata
                 typer.echo(
-                    f"  observed {m['observed'].value}, applied {m['applied'].value}, "
-                    f"skipped {m['skipped'].value}, failed {m['failed'].value}"
+                    f"  {m['outcome'].value}: observed {m['observed'].value}, "
+                    f"applied {m['applied'].value}, skipped {m['skipped'].value}, "
+                    f"deferred {m['deferred'].value}, failed {m['failed'].value}"
                 )
-            if not exe.success:
-                raise typer.Exit(1)
+        if not ok:
+            raise typer.Exit(1)
     typer.echo(f"done in {time.perf_counter() - started:.1f} s")
 
 

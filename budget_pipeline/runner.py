@@ -44,24 +44,34 @@ def _materialize(
     )
 
 
+def _job(name: str, resources: Mapping[str, object] | None) -> dg.JobDefinition:
+    from budget_pipeline.definitions import build_defs
+
+    defs = build_defs(resources) if resources is not None else _definitions()
+    return defs.resolve_job_def(name)
+
+
 def run_cycle(
     instance: dg.DagsterInstance,
     keys: Sequence[str] | None = None,
     *,
     resources: Mapping[str, object] | None = None,
     with_checks: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Extraction → plan + blocking checks over ``keys`` (default: all) as ONE run."""
+    """``budget_cycle_job`` (extraction → plan + blocking checks) over ``keys`` (default: all)
+    as ONE run, as the UI launches a backfill of a range."""
     keys = list(keys or partition_keys())
-    selection = dg.AssetSelection.groups(*CYCLE_GROUPS)
-    return _materialize(
-        instance,
-        selection if with_checks else selection.without_checks(),
-        resources=resources,
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        },
+    range_tags = {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+        **(tags or {}),
+    }
+    if not with_checks:
+        selection = dg.AssetSelection.groups(*CYCLE_GROUPS).without_checks()
+        return _materialize(instance, selection, resources=resources, tags=range_tags)
+    return _job("budget_cycle_job", resources).execute_in_process(
+        instance=instance, tags=range_tags, raise_on_error=False
     )
 
 
@@ -73,11 +83,21 @@ def run_execution(
     tags: Mapping[str, str] | None = None,
     with_checks: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    """budget_execution (and action_log); with the plan's checks first when ``with_checks``."""
-    selection = dg.AssetSelection.groups("execution")
+    """``budget_execution_job`` (budget_execution and action_log); with the plan's checks
+    first when ``with_checks`` (an ad-hoc selection, not the job)."""
     if with_checks:
-        selection = selection | dg.AssetSelection.checks_for_assets("rebalance_plan")
-    return _materialize(instance, selection, resources=resources, tags=tags, run_config=run_config)
+        selection = dg.AssetSelection.groups("execution") | dg.AssetSelection.checks_for_assets(
+            "rebalance_plan"
+        )
+        return _materialize(
+            instance, selection, resources=resources, tags=tags, run_config=run_config
+        )
+    return _job("budget_execution_job", resources).execute_in_process(
+        instance=instance,
+        tags=dict(tags or {}),
+        run_config=dict(run_config) if run_config else None,
+        raise_on_error=False,
+    )
 
 
 def run_plan_checks(

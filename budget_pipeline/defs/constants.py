@@ -10,3 +10,8 @@ EXECUTION = "execution"
 DUCKDB_POOL = "duckdb_write"
 
 PLAN_ID_TAG = "budget_pipeline/plan_id"
+# Set on an execution run when it ends: complete | incomplete | rolled_back | observed | held |
+# nothing | refused. The gate relaunches a plan whose newest run is incomplete or died.
+OUTCOME_TAG = "budget_pipeline/outcome"
+# Set on a run the gate launches to finish a plan an earlier run left unfinished.
+FINISH_TAG = "budget_pipeline/finish_attempt"

@@ -42,8 +42,10 @@ class Warehouse(DuckDBResource):
                 "the other process or point BUDGET_PIPELINE_DB elsewhere."
             ) from None
         try:
-            for ddl in sorted(sql_dir().glob("create_*.sql")):
-                con.execute(load_sql(ddl.stem))
+            # Tables first, then the migrations of warehouses made by earlier versions.
+            for pattern in ("create_*.sql", "alter_*.sql"):
+                for ddl in sorted(sql_dir().glob(pattern)):
+                    con.execute(load_sql(ddl.stem))
             yield con
         finally:
             con.close()

@@ -1,13 +1,22 @@
 """Execution: turn a validated plan into steps and apply them at most once per plan id.
 
 ``observe`` pools (the default) and the global kill switch log every step that would be taken
-and call nothing. ``live`` pools call the source: the ledger row is written before the call
-and after it, the current budget is re-read first (a budget someone else moved since the plan
-was made is skipped, not forced), donors go before recipients and an increase is sent only
-once applied decreases have freed its money, and every attempt lands in the append-only
-``action_log``.
-After a crash between two calls, a rerun of the same plan id applies only what was not yet
-applied: a step left ``started`` is resolved by re-reading the budget.
+and call nothing. ``live`` pools call the source (:mod:`~budget_pipeline.engine.live_execution`):
+
+- before the first call every live step is written to the ledger as ``pending``, so a plan cut
+  short (a crash, ``kill -9``, a failed call) is known to be unfinished;
+- each call is bracketed by the ledger (``started`` → ``applied``); the budget is read back
+  first, so a write that already landed (a lost reply, a crash after the call) is confirmed,
+  never sent twice, and a budget someone else moved is skipped, never forced;
+- donors go before recipients, and an increase is sent only once applied decreases have freed
+  its money, so a partly applied plan never creates money;
+- a plan that cannot be completed (a step skipped because someone else moved the budget, or
+  still unfinished after :data:`MAX_ATTEMPTS` passes) is rolled back: every move it applied is
+  set back to its before-value. So after any sequence of crashes, failures and reruns each
+  pool's total of budgets equals the plan's, or the plan's before-values.
+
+Every attempt lands in the append-only ``action_log`` with the account's clock (the API
+server's ``Date`` of the call itself, or the simulated account's clock).
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ import polars as pl
 from budget_pipeline import db
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.sources.base import AdSource
-from budget_pipeline.sql import load_sql
 
-# Ledger states after which a step is not tried again; 'failed' and 'deferred' are retried.
-FINISHED = ("applied", "observed", "skipped")
+# Ledger states after which a step is not sent again, and those a later run still sends.
+FINISHED = ("applied", "observed", "skipped", "abandoned", "rolled_back", "rollback_skipped")
+OPEN = ("pending", "started", "failed", "deferred")
+# Passes over a live plan (execution runs) before a plan that is still unfinished is rolled back.
+MAX_ATTEMPTS = 3
 
 STEPS: dict[str, pl.DataType] = {
     "plan_id": pl.Utf8(),
@@ -88,13 +99,20 @@ def execution_steps(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
 class ExecutionResult:
     log: pl.DataFrame  # rows appended to action_log by this call
     already_done: int  # steps a previous run of the same plan had finished
+    # "nothing" | "observed" | "complete" | "incomplete" (a later run finishes it)
+    # | "rolled_back" | "held" (live steps left open while the pools are in observe mode)
+    outcome: str = "nothing"
+    attempt: int = 0  # this pass's number over the plan (live plans)
+    open_steps: int = 0  # live steps still to send after this pass
+    reconciled: int = 0  # calls left 'started' by a dead run, settled by reading back
 
     def counts(self) -> dict[str, int]:  # status -> steps
         return dict(self.log.group_by("status").len().iter_rows()) if self.log.height else {}
 
 
 def source_clock(source: AdSource | None, tz: str | None = None) -> datetime:
-    """The account's clock, naive account-local (the simulated account keeps its own)."""
+    """The account's clock, naive account-local: the simulated account keeps its own, the
+    Marketing API source reports the ``Date`` of its last response (the call just made)."""
     now = getattr(source, "now", None)
     if isinstance(now, datetime):
         return now.replace(tzinfo=None)
@@ -102,77 +120,98 @@ def source_clock(source: AdSource | None, tz: str | None = None) -> datetime:
     return datetime.now(zone).replace(tzinfo=None, microsecond=0)
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _set_ledger(con, plan_id: str, entity_id: str, step: str, state: str) -> None:
-    con.execute(
-        load_sql("upsert_execution_ledger"),
-        {
-            "plan_id": plan_id,
-            "entity_id": entity_id,
-            "step": step,
-            "state": state,
-            "updated_at": _utcnow(),
-        },
-    )
+def log_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=LOG) if rows else pl.DataFrame(schema=LOG)
 
 
-def _append_log(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+def append_log(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
     if rows.height:
         with db.staged(con, "staged_action_log", rows):
             db.run(con, "insert_action_log")
 
 
-def apply_steps(
+def execute_plan(
     con: duckdb.DuckDBPyConnection,
     steps: pl.DataFrame,
     *,
     source: AdSource | None,
     run_id: str | None = None,
-    effective_at: datetime | None = None,
+    as_of: datetime | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    roll_back: str | None = None,
 ) -> ExecutionResult:
-    """Apply ``steps`` (from :func:`execution_steps`) once; see the module docstring."""
+    """Apply ``steps`` (from :func:`execution_steps`, one plan) once; see the module docstring.
+
+    ``as_of`` (the plan's data clock) stamps observe-mode rows, which call nothing.
+    ``roll_back`` (a reason) rolls a started plan back instead of sending more of it.
+    """
+    from budget_pipeline.engine import live_execution
+
     if steps.height == 0:
-        return ExecutionResult(pl.DataFrame(schema=LOG), 0)
+        return ExecutionResult(log_frame([]), 0)
     plan_ids = steps["plan_id"].unique().to_list()
     if len(plan_ids) != 1:
-        raise ValueError(f"apply_steps takes the steps of one plan, got plan ids {plan_ids}")
+        raise ValueError(f"execute_plan takes the steps of one plan, got plan ids {plan_ids}")
     plan_id = plan_ids[0]
-    effective_at = effective_at or source_clock(source)
     ledger = db.read(con, "select_execution_ledger", {"plan_id": plan_id})
     finished = ledger.filter(pl.col("state").is_in(list(FINISHED)))
-    todo = steps.join(finished.select("entity_id", "step"), on=["entity_id", "step"], how="anti")
-    already = steps.height - todo.height
-    done = {
-        (e, st): state for e, st, state in ledger.select("entity_id", "step", "state").iter_rows()
-    }
+    already = steps.join(finished.select("entity_id", "step"), on=["entity_id", "step"]).height
 
-    observe = todo.filter(pl.col("mode") == "observe")
-    live = todo.filter(pl.col("mode") == "live")
     logs: list[pl.DataFrame] = []
+    observe = steps.filter(pl.col("mode") == "observe").join(
+        ledger.select("entity_id", "step"), on=["entity_id", "step"], how="anti"
+    )
     if observe.height:
         # Observe mode calls nothing: the whole log is one vectorised insert.
-        rows = _observe_log(observe, run_id, effective_at)
+        rows = _observe_log(observe, run_id, as_of or source_clock(source))
         with db.transaction(con), db.staged(con, "staged_action_log", rows):
             db.run(con, "insert_action_log")
             db.run(con, "insert_execution_ledger_observed")
         logs.append(rows)
-    if live.height:
-        if source is None:
-            raise ValueError(f"plan {plan_id} has live steps but no source to call")
-        applied = steps.join(
-            ledger.filter(pl.col("state") == "applied").select("entity_id", "step"),
-            on=["entity_id", "step"],
+
+    live = steps.filter(pl.col("mode") == "live")
+    left_open = ledger.filter(pl.col("state").is_in(list(OPEN))).height
+    if live.height == 0:
+        outcome = "held" if left_open else ("observed" if observe.height else "nothing")
+        return ExecutionResult(_concat(logs), already, outcome, open_steps=left_open)
+    if source is None:
+        raise ValueError(f"plan {plan_id} has live steps but no source to call")
+    settled = live_execution.reconcile_started(con, source, run_id)
+    logs.append(settled.log)
+    attempt = int(
+        db.scalar(
+            con,
+            "insert_execution_attempts",
+            {"plan_id": plan_id, "run_id": run_id, "started_at": utcnow()},
         )
-        logs.append(_apply_live(con, live, source, run_id, effective_at, done, applied))
-    log = pl.concat(logs) if logs else pl.DataFrame(schema=LOG)
-    return ExecutionResult(log, already)
+    )
+    with db.staged(con, "staged_execution_steps", live):
+        db.run(con, "insert_execution_ledger_pending", {"updated_at": utcnow()})
+    passed = live_execution.run_live_pass(
+        con, live, source, run_id, last_attempt=attempt >= max_attempts, roll_back=roll_back
+    )
+    logs.append(passed.log)
+    return ExecutionResult(
+        _concat(logs),
+        already,
+        passed.outcome,
+        attempt=attempt,
+        open_steps=passed.open_steps,
+        reconciled=settled.count,
+    )
+
+
+def _concat(logs: list[pl.DataFrame]) -> pl.DataFrame:
+    logs = [frame for frame in logs if frame.height]
+    return pl.concat(logs) if logs else log_frame([])
 
 
 def _observe_log(steps: pl.DataFrame, run_id: str | None, effective_at: datetime) -> pl.DataFrame:
-    now = _utcnow()
+    now = utcnow()
     is_pause = pl.col("step") == "pause"
     return steps.with_columns(
         log_id=pl.Series([uuid.uuid4().hex for _ in range(steps.height)], dtype=pl.Utf8),
@@ -190,97 +229,3 @@ def _observe_log(steps: pl.DataFrame, run_id: str | None, effective_at: datetime
         effective_at=pl.lit(effective_at, dtype=pl.Datetime("us")),
         logged_at=pl.lit(now, dtype=pl.Datetime("us")),
     ).select([pl.col(c).cast(t) for c, t in LOG.items()])
-
-
-def _apply_live(
-    con,
-    steps: pl.DataFrame,
-    source: AdSource,
-    run_id: str | None,
-    effective_at: datetime,
-    done: dict[tuple[str, str], str],
-    applied_before: pl.DataFrame,
-) -> pl.DataFrame:
-    """One API call per step (I/O bound; the ledger brackets every call).
-
-    Donors go first, and an increase is sent only while the plan's applied decreases (this
-    run's and earlier runs') have freed enough money for it: a decrease that was skipped or
-    failed must never leave its recipients funded from nowhere. An increase that does not fit
-    is deferred (logged, not finished), so a rerun sends it once its donors are applied.
-    """
-    budget = pl.col("step") == "budget"
-    freed = int(
-        applied_before.filter(budget)
-        .select((pl.col("before_budget") - pl.col("after_budget")).sum())
-        .item()
-        or 0
-    )
-    ordered = steps.with_columns(
-        _order=pl.when(budget & (pl.col("after_budget") < pl.col("before_budget")))
-        .then(0)
-        .when(~budget)
-        .then(1)
-        .otherwise(2)
-    ).sort("_order", "pool", "entity_id")
-    out: list[dict] = []
-    for step in ordered.drop("_order").iter_rows(named=True):
-        key = (step["entity_id"], step["step"])
-        row = {c: step.get(c) for c in LOG if c in step}
-        row.update(run_id=run_id, effective_at=effective_at, before_status=None, after_status=None)
-        increase = step["after_budget"] - step["before_budget"] if step["step"] == "budget" else 0
-        if increase > freed:
-            _set_ledger(con, step["plan_id"], *key, "deferred")
-            status, message = (
-                "deferred",
-                (
-                    f"not sent: the plan's applied decreases have freed {freed} so far, this "
-                    f"increase needs {increase}; sending it would create money. A rerun of the "
-                    "plan sends it once its donors are applied."
-                ),
-            )
-        else:
-            try:
-                current = source.read_budget(step["entity_id"])
-                row["before_status"] = current.get("status")
-                status, message = _live_one(con, source, step, current, done.get(key))
-            except Exception as exc:  # recorded, never dropped; the asset fails afterwards
-                _set_ledger(con, step["plan_id"], *key, "failed")
-                status, message = "failed", f"{type(exc).__name__}: {exc}"
-            if status == "applied":
-                freed -= increase  # a decrease has a negative increase: it frees money
-        row.update(status=status, message=message, log_id=uuid.uuid4().hex, logged_at=_utcnow())
-        if step["step"] == "pause":
-            row["after_status"] = "PAUSED" if status == "applied" else row["before_status"]
-        else:
-            row["after_status"] = row["before_status"]
-        _append_log(con, pl.DataFrame([row], schema=LOG))
-        out.append(row)
-    return pl.DataFrame(out, schema=LOG)
-
-
-def _live_one(con, source: AdSource, step: dict, current: dict, prior: str | None):
-    plan_id, entity_id, kind = step["plan_id"], step["entity_id"], step["step"]
-    before, after = step["before_budget"], step["after_budget"]
-    have = current.get("daily_budget")
-    if kind == "pause":
-        if current.get("status") == "PAUSED":
-            _set_ledger(con, plan_id, entity_id, kind, "applied")
-            return "applied", "already paused" + (" (confirmed after restart)" if prior else "")
-        _set_ledger(con, plan_id, entity_id, kind, "started")
-        source.set_status(entity_id, "PAUSED")
-        _set_ledger(con, plan_id, entity_id, kind, "applied")
-        return "applied", "paused"
-    if prior == "started" and have == after:
-        # The call went through before a crash; only the ledger's second write was lost.
-        _set_ledger(con, plan_id, entity_id, kind, "applied")
-        return "applied", f"daily_budget {before} -> {after} (confirmed after restart)"
-    if have != before:
-        _set_ledger(con, plan_id, entity_id, kind, "skipped")
-        return "skipped", (
-            f"daily_budget moved since the plan was made: planned from {before}, found {have}; "
-            "not forced"
-        )
-    _set_ledger(con, plan_id, entity_id, kind, "started")
-    source.write_budget(entity_id, daily_budget=after)
-    _set_ledger(con, plan_id, entity_id, kind, "applied")
-    return "applied", f"daily_budget {before} -> {after}"

@@ -29,6 +29,7 @@ Everything is vectorised over entities; the only Python loops run over pools and
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -62,6 +63,7 @@ def plan_rebalance(
     last_changes: pl.DataFrame | None = None,
     min_budgets: pl.DataFrame | None = None,
     in_learning: pl.DataFrame | None = None,
+    held_pools: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Plan this cycle's budget moves (contracts.PLAN), one row per budget holder in a pool.
 
@@ -70,7 +72,9 @@ def plan_rebalance(
     cycle), ``last_changes`` contracts.LAST_CHANGES. ``min_budgets`` has ``entity_id`` and
     ``min_budget`` (minor units; entities not listed use ``settings.min_adset_budget``).
     ``in_learning`` has ``entity_id`` and ``in_learning`` and is honoured when
-    ``settings.skip_learning`` is set. Malformed inputs raise :class:`ValueError`.
+    ``settings.skip_learning`` is set. ``held_pools`` maps a pool to the reason none of its
+    entities may move this cycle (e.g. an earlier plan in it is still being finished).
+    Malformed inputs raise :class:`ValueError`.
     """
     settings = config.settings
     frame = _budget_holders(entities, config)
@@ -78,7 +82,7 @@ def plan_rebalance(
         return contracts.empty(contracts.PLAN)
     frame = _with_scores(frame, scores, as_of)
     frame = _with_actions(frame, actions)
-    frame = _with_blocks(frame, config, as_of, last_changes, in_learning)
+    frame = _with_blocks(frame, config, as_of, last_changes, in_learning, held_pools)
     frame = _with_min_budget(frame, min_budgets, config.min_adset_budget_minor)
     frame = _with_steps(frame, min(settings.learning_cap_pct, settings.learning_limit_pct))
 
@@ -369,8 +373,14 @@ def _with_blocks(
     as_of: datetime,
     last_changes: pl.DataFrame | None,
     in_learning: pl.DataFrame | None,
+    held_pools: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     settings = config.settings
+    held = pl.DataFrame(
+        {"pool": list(held_pools or {}), "held_reason": list((held_pools or {}).values())},
+        schema={"pool": pl.Utf8, "held_reason": pl.Utf8},
+    )
+    frame = frame.join(held, on="pool", how="left")
     if last_changes is None:
         last_changes = contracts.empty(contracts.LAST_CHANGES)
     changes = (
@@ -432,12 +442,17 @@ def _with_blocks(
                 )
             ),
             pl.when(pl.col("in_learning").fill_null(False)).then(pl.lit("in learning phase")),
+            pl.col("held_reason"),
         ],
         separator="; ",
         ignore_nulls=True,
     )
-    return frame.with_columns(block.alias("block")).with_columns(
-        pl.when(pl.col("block") == "").then(None).otherwise(pl.col("block")).alias("block")
+    return (
+        frame.with_columns(block.alias("block"))
+        .with_columns(
+            pl.when(pl.col("block") == "").then(None).otherwise(pl.col("block")).alias("block")
+        )
+        .drop("held_reason")
     )
 
 

@@ -260,6 +260,7 @@ def plan_pool_with_rule(
     last_changes: pl.DataFrame | None = None,
     min_budgets: pl.DataFrame | None = None,
     in_learning: pl.DataFrame | None = None,
+    held_pools: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Plan one pool by ``rule`` under the product's guards (contracts.PLAN, module docstring).
 
@@ -285,6 +286,7 @@ def plan_pool_with_rule(
         as_of,
         last_changes,
         in_learning,
+        held_pools,
     )
     frame = _with_min_budget(frame, min_budgets, config.min_adset_budget_minor)
     is_adset = pl.col("entity_type") == "adset"
@@ -554,6 +556,7 @@ def plan_with_policies(
     rules: Mapping[str, MetaRule] | None = None,
     min_budgets: pl.DataFrame | None = None,
     in_learning: pl.DataFrame | None = None,
+    held_pools: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """One PLAN frame for every pool: composite pools by ``plan_rebalance``, rule pools by
     :func:`plan_pool_with_rule`, with one plan id over the whole frame.
@@ -578,6 +581,7 @@ def plan_with_policies(
             last_changes=last_changes,
             min_budgets=min_budgets,
             in_learning=in_learning,
+            held_pools=held_pools,
         )
     ]
     if rule_pools:
@@ -599,6 +603,7 @@ def plan_with_policies(
                     last_changes=last_changes,
                     min_budgets=min_budgets,
                     in_learning=in_learning,
+                    held_pools=held_pools,
                 )
             )
     plan = pl.concat(parts).sort("pool", "entity_id")

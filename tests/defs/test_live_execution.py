@@ -23,7 +23,7 @@ from budget_pipeline.contracts import PLAN, conform
 from budget_pipeline.defs.decisions.assets import min_budget_minor
 from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
-from budget_pipeline.engine.execution import apply_steps, execution_steps
+from budget_pipeline.engine.execution import execute_plan, execution_steps
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.graph_double import serve_double
 from budget_pipeline.sources.meta_api import MetaApiSource
@@ -160,11 +160,11 @@ def test_crash_between_two_writes_then_rerun_applies_each_move_exactly_once(doub
     con = duckdb.connect(str(db_path))
     try:
         with pytest.raises(Crash):
-            apply_steps(con, steps, source=source, run_id="run-1")
+            execute_plan(con, steps, source=source, run_id="run-1")
         states = dict(con.execute("SELECT entity_id, state FROM execution_ledger").fetchall())
         assert sorted(states.values()).count("started") == 1  # the call whose result was lost
 
-        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-2")
+        result = execute_plan(con, steps, source=MetaApiSource.from_env(), run_id="run-2")
     finally:
         con.close()
     assert result.already_done == 1
@@ -196,7 +196,7 @@ def test_budget_moved_by_someone_else_is_skipped_not_forced(double, tmp_path):
 
     con = duckdb.connect(str(db_path))
     try:
-        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
+        result = execute_plan(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
     finally:
         con.close()
     skipped = result.log.filter(pl.col("status") == "skipped")
@@ -223,7 +223,7 @@ def test_a_skipped_donor_leaves_its_recipients_unfunded_instead_of_creating_mone
         )
     con = duckdb.connect(str(db_path))
     try:
-        result = apply_steps(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
+        result = execute_plan(con, steps, source=MetaApiSource.from_env(), run_id="run-1")
     finally:
         con.close()
     statuses = dict(result.log.select("entity_id", "status").iter_rows())

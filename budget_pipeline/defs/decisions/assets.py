@@ -197,6 +197,13 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
         last_changes = conform(
             db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
         )
+        unfinished = db.read(con, "select_unfinished_plans")
+        held_pools = {
+            pool: f"plan {row['plan_id']} is still being finished in this pool "
+            f"({row['open_steps']} step(s) open): no new move until it completes or rolls back"
+            for row in unfinished.iter_rows(named=True)
+            for pool in row["pools"]
+        }
         rules = pool_rules(pools.path, config)
         needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
         windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
@@ -211,6 +218,7 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             rules=rules,
             min_budgets=min_budgets(con, config, entities),
             in_learning=db.read(con, "select_learning_stages"),
+            held_pools=held_pools,
         )
         plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
         stored = plan.with_columns(
@@ -224,7 +232,10 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             staged_as="staged_rebalance_plan",
             params={"plan_id": plan_id},
         )
-    return dg.MaterializeResult(metadata=plan_metadata(plan, plan_id, as_of, config.currency))
+    metadata = plan_metadata(plan, plan_id, as_of, config.currency)
+    # The execution gate finishes these (it reads this list from the event log).
+    metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def pool_rules(pools_path: str, config) -> dict:

@@ -4,12 +4,12 @@ import dagster as dg
 import polars as pl
 
 from budget_pipeline import db
-from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION
+from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION, OUTCOME_TAG
 from budget_pipeline.defs.decisions.assets import rebalance_plan
 from budget_pipeline.defs.decisions.checks import guard_results, latest_plan_id
 from budget_pipeline.defs.execution.gate import plan_gate
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
-from budget_pipeline.engine.execution import apply_steps, execution_steps
+from budget_pipeline.engine.execution import execute_plan, execution_steps
 from budget_pipeline.engine.report import markdown_table
 
 
@@ -52,28 +52,19 @@ def budget_execution(
     pools: PoolsResource,
 ):
     cfg = pools.load()
-    with warehouse.connect() as con:
-        plan_id = config.plan_id or latest_plan_id(context.instance, con)
-        if plan_id is None:
-            raise PlanRefusedError("no rebalance plan stored: materialize rebalance_plan first")
-        # 1. The gate's verdict again, from the event log: every blocking check passed for it.
-        gate = plan_gate(context.instance, plan_id)
-        if not gate.open:
-            raise PlanRefusedError(
-                f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}"
-            )
-        # 2. The guards once more on the stored plan, against the action log as it is now.
-        plan, results = guard_results(con, plan_id, cfg)
-        broken = {k: v.height for k, v in results.items() if v.height}
-        if broken:
-            raise PlanRefusedError(f"plan {plan_id} fails guards before execution: {broken}")
-        steps = execution_steps(plan, cfg)
-        source = account.open(con, cfg) if (steps["mode"] == "live").any() else None
-        result = apply_steps(con, steps, source=source, run_id=context.run_id)
-        log_rows = db.scalar(con, "select_action_log_count")
+    try:
+        with warehouse.connect() as con:
+            result, plan_id, steps = _execute(context, config, con, cfg, account)
+            log_rows = db.scalar(con, "select_action_log_count")
+    except PlanRefusedError:
+        context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: "refused"})
+        raise
+    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: result.outcome})
     counts = result.counts()
     context.log.info(
-        f"plan {plan_id}: {counts or 'nothing to do'}; {result.already_done} already done"
+        f"plan {plan_id}: {result.outcome}; {counts or 'nothing to do'}; "
+        f"{result.already_done} already done"
+        + (f"; {result.reconciled} interrupted call(s) settled" if result.reconciled else "")
     )
     shown = result.log.select(
         "entity_id", "pool", "mode", "step", "before_budget", "after_budget", "status", "message"
@@ -82,11 +73,18 @@ def budget_execution(
         asset_key="budget_execution",
         metadata={
             "plan_id": plan_id,
+            "outcome": result.outcome,
+            "complete": result.outcome in ("complete", "observed", "nothing"),
+            "attempt": result.attempt,
             "steps": steps.height,
             "observed": counts.get("observed", 0),
             "applied": counts.get("applied", 0),
             "skipped": counts.get("skipped", 0),
             "failed": counts.get("failed", 0),
+            "deferred": counts.get("deferred", 0),
+            "rolled_back": counts.get("rolled_back", 0),
+            "open_steps": result.open_steps,
+            "reconciled": result.reconciled,
             "already_done": result.already_done,
             "live_steps": int((steps["mode"] == "live").sum()),
             "kill_switch": cfg.settings.kill_switch,
@@ -101,9 +99,46 @@ def budget_execution(
             "entries": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
         },
     )
-    failed = result.log.filter(pl.col("status") == "failed")
-    if failed.height:
-        raise RuntimeError(
-            f"{failed.height} step(s) of plan {plan_id} failed (see action_log): "
-            f"{failed['message'].head(3).to_list()}"
+    if result.outcome == "incomplete":
+        failed = result.log.filter(pl.col("status").is_in(["failed", "deferred"]))
+        raise PlanIncompleteError(
+            f"plan {plan_id} is not finished after attempt {result.attempt}: "
+            f"{result.open_steps} step(s) open; the execution gate retries it (an unfinishable "
+            f"plan is rolled back). First problems: {failed['message'].head(3).to_list()}"
         )
+
+
+class PlanIncompleteError(RuntimeError):
+    """Live steps of the plan are still open; a later run finishes or rolls it back."""
+
+
+def _execute(context, config: ExecutionConfig, con, cfg, account: AdAccount):
+    plan_id = config.plan_id or latest_plan_id(context.instance, con)
+    if plan_id is None:
+        raise PlanRefusedError("no rebalance plan stored: materialize rebalance_plan first")
+    # 1. The gate's verdict again, from the event log: every blocking check passed for it.
+    gate = plan_gate(context.instance, plan_id)
+    if not gate.open:
+        raise PlanRefusedError(f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}")
+    started = bool(db.scalar(con, "select_plan_started", {"plan_id": plan_id}))
+    if not gate.newest and not started:
+        raise PlanRefusedError(
+            f"plan {plan_id} is not the newest plan and no run has started it: a stale plan is "
+            "never started (only a started plan is finished)"
+        )
+    # 2. The guards once more on the stored plan, against the action log as it is now. A plan
+    #    already under way that the guards now refuse is rolled back, never left half-applied.
+    plan, results = guard_results(con, plan_id, cfg)
+    broken = {k: v.height for k, v in results.items() if v.height}
+    if broken and not started:
+        raise PlanRefusedError(f"plan {plan_id} fails guards before execution: {broken}")
+    roll_back = f"the guards now refuse it: {broken}" if broken else None
+    if roll_back:
+        context.log.warning(f"plan {plan_id} is rolled back: {roll_back}")
+    steps = execution_steps(plan, cfg)
+    source = account.open(con, cfg) if (steps["mode"] == "live").any() else None
+    as_of = db.one(con, "select_rebalance_plan_meta", {"plan_id": plan_id})[0]
+    result = execute_plan(
+        con, steps, source=source, run_id=context.run_id, as_of=as_of, roll_back=roll_back
+    )
+    return result, plan_id, steps

@@ -21,6 +21,7 @@ from budget_pipeline.defs.decisions.checks import GUARDS
 # How far back the gate looks for a plan's materialization and its check evaluations.
 PLAN_HISTORY = 100
 CHECK_HISTORY = 50
+_EVALUATED = ("SUCCEEDED", "FAILED")
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,13 @@ def _evaluation_for(
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
     for rec in history:  # newest first
         same_run = rec.run_id == record.run_id
-        evaluation = rec.evaluation
+        evaluation = rec.evaluation if rec.status.value in _EVALUATED else None
         if evaluation is None:  # planned, not evaluated yet (its step may wait for the pool)
-            if same_run or rec.create_timestamp >= record.timestamp:
+            if (same_run or rec.create_timestamp >= record.timestamp) and _in_progress(
+                instance, rec.run_id
+            ):
                 return "pending", None
-            continue
+            continue  # planned by a run that ended without evaluating it (a failed cycle)
         target = evaluation.target_materialization_data
         if target is not None:
             if target.storage_id == record.storage_id:
@@ -90,6 +93,11 @@ def _evaluation_for(
         ):
             return "done", evaluation
     return "pending", None
+
+
+def _in_progress(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is not None and not run.is_finished
 
 
 def plan_gate(instance: dg.DagsterInstance, plan_id: str | None = None) -> PlanGate:

@@ -140,6 +140,8 @@ class FaultQueue:
     - ``body`` (dict → JSON, str → text/html) with ``status`` (default 200): a canned reply;
     - ``delay``: seconds to wait before answering (alone: then answer normally);
     - ``drop``: close the connection without an answer;
+    - ``lose_reply``: handle the request normally (a write takes effect), then close the
+      connection without an answer, as when a reply is lost on the way back;
     - ``corrupt``: ``{"row": i, "field": name, "value": v}`` set (or with ``value`` None,
       remove) one field of row ``i`` of the normal answer's ``data``;
     - ``headers``: extra response headers;
@@ -306,6 +308,8 @@ class GraphDouble:
             else:
                 with self._lock:
                     body = self._route(method, path, params, base_url=base_url)
+                if fault and fault.get("lose_reply"):
+                    return Reply(0, b"", delay=delay, drop=True)
                 if fault and "corrupt" in fault:
                     body = self._corrupt(body, fault["corrupt"])
                 reply = Reply(200, json.dumps(body).encode())

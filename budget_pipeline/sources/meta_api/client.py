@@ -450,8 +450,23 @@ class GraphApiClient:
         path: str,
         params: Any = None,
         data: Mapping[str, Any] | None = None,
+        *,
+        before_retry: Callable[[], Any] | None = None,
     ) -> Any:
+        """One request with retries; ``before_retry`` (if given) runs before every retry and
+        a non-None answer ends the call with it instead of re-sending."""
         p = self.retry
+        attempts = 0
+
+        def send() -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and before_retry is not None:
+                settled = before_retry()
+                if settled is not None:
+                    return settled
+            return self._send_once(method, self._path(path), params, data)
+
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, GraphApiError) and e.transient),
             stop=stop_after_attempt(p.max_attempts) | stop_before_delay(p.max_total),
@@ -461,7 +476,7 @@ class GraphApiClient:
             reraise=True,
         )
         try:
-            return retrying(self._send_once, method, self._path(path), params, data)
+            return retrying(send)
         except GraphApiError as exc:
             if exc.transient:
                 attempts = retrying.statistics.get("attempt_number", 1)
@@ -479,10 +494,28 @@ class GraphApiClient:
         """``GET /{version}/{path}`` with retries; the JSON body."""
         return self._call("GET", path, params=dict(params or {}))
 
-    def post(self, path: str, data: Mapping[str, Any]) -> Any:
-        """``POST /{version}/{path}`` with form fields (values sent as strings)."""
+    def post(
+        self,
+        path: str,
+        data: Mapping[str, Any],
+        *,
+        landed: Callable[[], bool] | None = None,
+    ) -> Any:
+        """``POST /{version}/{path}`` with form fields (values sent as strings).
+
+        A write is retried only after ``landed()`` (a read-back) says it did not take effect:
+        when a reply is lost, the write may well have landed, and sending it again costs one of
+        Meta's 4 budget edits per hour (and eventually error 613/1487632).
+        """
         form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-        return self._call("POST", path, data=form)
+
+        def confirm() -> Any:
+            if landed is not None and landed():
+                logger.info("POST %s: read back, the write had landed; not sent again", path)
+                return {"success": True}
+            return None
+
+        return self._call("POST", path, data=form, before_retry=confirm)
 
     def follow(self, first: Page) -> Iterator[Page]:
         """``first`` and every page after it, following ``paging.next`` until it is absent."""
@@ -930,19 +963,29 @@ class MetaApiSource:
         ((name, value),) = given.items()
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative int of minor units, got {value!r}")
-        self._post_ok(entity_id, {name: str(value)})
+        self._post_ok(
+            entity_id,
+            {name: str(value)},
+            landed=lambda: self.read_budget(entity_id).get(name) == value,
+        )
         logger.info("set %s of %s to %d minor units", name, entity_id, value)
 
     def set_status(self, entity_id: str, status: str) -> None:
         """``"ACTIVE"`` or ``"PAUSED"``."""
         if status not in ("ACTIVE", "PAUSED"):
             raise ValueError(f"status must be 'ACTIVE' or 'PAUSED', got {status!r}")
-        self._post_ok(entity_id, {"status": status})
+        self._post_ok(
+            entity_id,
+            {"status": status},
+            landed=lambda: self.read_budget(entity_id).get("status") == status,
+        )
         logger.info("set status of %s to %s", entity_id, status)
 
     @_scrub_payload
-    def _post_ok(self, entity_id: str, data: Mapping[str, str]) -> None:
-        body = self.client.post(entity_id, data)
+    def _post_ok(
+        self, entity_id: str, data: Mapping[str, str], *, landed: Callable[[], bool]
+    ) -> None:
+        body = self.client.post(entity_id, data, landed=landed)
         if not (isinstance(body, Mapping) and body.get("success") is True):
             page = f"POST {self.client._path(entity_id)}"
             raise PayloadError(
