@@ -325,3 +325,34 @@ def test_adsets_still_learning_are_held_and_metas_minimum_budget_is_read(double,
         assert min_budget_minor(con, load_pools(pools_path)) == minimum == 100
     finally:
         con.close()
+
+
+def test_the_action_log_keeps_the_accounts_clock_not_the_hosts(double, tmp_path):
+    """The execution's clock is the account's (the API's Date header of the write itself), not
+    the host's: a later plan measures the minimum interval on one clock (never "last change
+    -683.8 h before as_of", which held every moved ad set for ever)."""
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "clock.duckdb"
+    _cycle(instance, db_path)
+    request = execution_gate(dg.build_sensor_context(instance=instance)).run_requests[0]
+    exe = runner.run_execution(
+        instance, resources=_resources(db_path), run_config=request.run_config, tags=request.tags
+    )
+    assert exe.success
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        stamps = con.execute(
+            "SELECT DISTINCT effective_at FROM action_log WHERE mode = 'live'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert stamps == [(double.account.now,)]  # the simulated account's time, not 2026-11-…
+
+    double.account.advance(7)  # seven hours later on the account's clock
+    later = runner.run_cycle(instance, KEYS[-3:], resources=_resources(db_path))
+    assert later.success
+    plan_id = later.asset_materializations_for_node("rebalance_plan")[-1].metadata["plan_id"]
+    reasons = _plan(db_path).filter(pl.col("plan_id") == plan_id.value)["reason"].to_list()
+    held = [r for r in reasons if "min interval" in r]
+    assert held, "the ad sets moved at as_of are held by the 6 h minimum interval"
+    assert all("last change 0.0 h before as_of" in r for r in held), held
