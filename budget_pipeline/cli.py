@@ -39,86 +39,33 @@ def run(
     execute: bool = typer.Option(
         True, help="Let the execution gate run budget_execution if every check passed"
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also print Dagster's full log (always kept in a file)"
+    ),
 ) -> None:
     """Backfill Insights as one run, make a plan with its blocking checks, then pass the gate.
 
     Runs in process against the Dagster instance in $DAGSTER_HOME, so every run shows up in
-    the UI afterwards (`budget-pipeline dev`).
+    the UI afterwards (`budget-pipeline dev`). Dagster's log goes to
+    $DAGSTER_HOME/logs/budget-pipeline.log; the terminal gets one line per stage.
     """
     home = ensure_dagster_home()
     started = time.perf_counter()
-    import dagster as dg
+    _quiet_warnings(verbose)
+    from budget_pipeline.cli_run import run_pipeline, stop_on_signals
 
-    from budget_pipeline import settings
-    from budget_pipeline.definitions import defs
-    from budget_pipeline.defs.execution.sensors import gate_request
-    from budget_pipeline.defs.partitions import daily_partitions
-
-    instance = dg.DagsterInstance.get()
-    keys = daily_partitions.get_partition_keys()
-    if days:
-        keys = keys[-days:]
-    if not keys:
-        typer.echo("no partitions to run", err=True)
-        raise typer.Exit(2)
-    typer.echo(f"DAGSTER_HOME={home}\nwarehouse: {settings.db_path()}")
-    typer.echo(f"cycle: {len(keys)} daily partitions {keys[0]} .. {keys[-1]} in one run")
-    cycle = defs.resolve_job_def("budget_cycle_job").execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        },
-        raise_on_error=False,
-    )
-    _report_checks(cycle)
-    if not cycle.success:
-        typer.echo(
-            f"cycle run {cycle.run_id} FAILED; see `budget-pipeline dev` for details", err=True
-        )
-        raise typer.Exit(1)
-    plan = cycle.asset_materializations_for_node("rebalance_plan")
-    if plan:
-        meta = plan[-1].metadata
-        typer.echo(
-            f"plan {meta['plan_id'].value}: {meta['moves'].value} moves, "
-            f"{meta['pauses'].value} pauses, money moved {meta['money_moved'].value}"
-        )
-    if execute:
-        decision = gate_request(instance, None)
-        requests = [] if isinstance(decision, dg.SkipReason) else list(decision.run_requests or [])
-        if not requests:
-            skip = decision if isinstance(decision, dg.SkipReason) else decision.skip_reason
-            typer.echo(f"execution gate closed: {skip.skip_message if skip else 'no run'}")
-        ok = True
-        for request in requests:
-            exe = defs.resolve_job_def("budget_execution_job").execute_in_process(
-                instance=instance,
-                run_config=request.run_config,
-                tags=request.tags,
-                raise_on_error=False,
-            )
-            ok = ok and exe.success
-            status = "succeeded" if exe.success else "FAILED"
-            typer.echo(f"execution run {exe.run_id} {status} (run key {request.run_key})")
-            for mat in exe.asset_materializations_for_node("budget_execution"):
-                if mat.asset_key != dg.AssetKey("budget_execution"):
-                    continue  # the multi-asset's other output, action_log
-                m = mat.metadata
-                typer.echo(
-                    f"  {m['outcome'].value}: observed {m['observed'].value}, "
-                    f"applied {m['applied'].value}, skipped {m['skipped'].value}, "
-                    f"deferred {m['deferred'].value}, failed {m['failed'].value}"
-                )
-        if not ok:
-            raise typer.Exit(1)
+    with stop_on_signals():
+        code = run_pipeline(home, days=days, execute=execute, verbose=verbose)
     typer.echo(f"done in {time.perf_counter() - started:.1f} s")
+    raise typer.Exit(code)
 
 
-def _report_checks(result) -> None:
-    for evaluation in result.get_asset_check_evaluations():
-        mark = "passed" if evaluation.passed else "FAILED"
-        typer.echo(f"  check {evaluation.check_name}: {mark}")
+def _quiet_warnings(verbose: bool) -> None:
+    if not verbose:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from budget_pipeline.defs.cli_logging import cli_logger
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
 from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
 from budget_pipeline.defs.execution.assets import budget_execution
@@ -13,6 +14,7 @@ from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
 from budget_pipeline.defs.jobs import budget_cycle_job, budget_execution_job
 from budget_pipeline.defs.resources import default_resources
+from budget_pipeline.defs.run_health import dead_run_reaper
 from budget_pipeline.defs.schedules import daily_cycle_schedule, intraday_30min_schedule
 from budget_pipeline.defs.warehouse.assets import entity_baselines, insights
 
@@ -34,7 +36,10 @@ def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
         asset_checks=[rebalance_plan_guards],
         jobs=[budget_cycle_job, budget_execution_job],
         schedules=[daily_cycle_schedule, intraday_30min_schedule],
-        sensors=[execution_gate],
+        sensors=[execution_gate, dead_run_reaper],
+        # Dagster's console logger by default; `budget-pipeline run` selects "cli" (a log file
+        # and one line per stage) through the run config.
+        loggers={"console": dg.colored_console_logger, "cli": cli_logger},
         resources=dict(resources) if resources is not None else default_resources(),
         # In-process: 5–6 s per run on two cores against 26–31 s for the multiprocess executor,
         # and DuckDB has a single writer anyway.

@@ -35,8 +35,10 @@ def test_run_backfills_plans_checks_and_passes_the_gate_once(tmp_path):
     first = _run(tmp_path, "run", "--days", "35")
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
-    assert "35 daily partitions" in out
-    assert out.count(": passed") == len(GUARDS) and "FAILED" not in out
+    assert "cycle: 35 days" in out
+    assert f"checks: {len(GUARDS)} of {len(GUARDS)} passed" in out and "FAILED" not in out
+    assert "DEBUG" not in first.stderr and "BetaWarning" not in first.stderr  # log in a file
+    assert re.search(r"^  ok    rebalance_plan \(", out, re.M)  # a progress line per stage
     plan_id = re.search(r"plan (plan-\S+):", out).group(1)
     assert re.search(r"execution run \S+ succeeded \(run key " + re.escape(plan_id), out)
     assert (tmp_path / ".dagster_home" / "dagster.yaml").is_file()
