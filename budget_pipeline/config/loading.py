@@ -73,7 +73,7 @@ def read_text_file(path: str | Path, *, what: str) -> str:
     except OSError as exc:
         raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     if b"\x00" in raw:
-        raise ConfigError(f"{what} {path} is a binary file (it holds NUL bytes), not YAML text")
+        raise ConfigError(f"{what} {path} is a binary file (it holds NUL bytes), not text")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
