@@ -91,12 +91,12 @@ CHANGE_BUDGET (``change_spec``, ``action_frequency``)
 -----------------------------------------------------
 Only matched ad sets change; the stored budget (``daily_budget`` or ``lifetime_budget``) moves by
 ``amount``: ``ACCOUNT_CURRENCY`` = integer minor units, ``PERCENTAGE`` = percent of the budget,
-rounded half away from zero to a minor unit (exact fractions, no float or decimal rounding). With ``target_field`` (no ``unit``), ``amount`` is
-the target value of that metric and the budget is scaled by the proportional difference: for a
-cost metric (``cost_per_*``, ``cpa``, ``cpc``, ``cpm``, ``cpp``) by ``amount / current`` — Meta's
-worked example: target 5.0, current 4.0 → +25 % — and for any other metric (e.g. ROAS, where
-higher is better) by ``current / amount``; an ad set with a null or non-positive current value
-is skipped. ``limit`` (minor units) is, without ``target_field``, one number: the maximum budget
+rounded half away from zero to a minor unit (in exact fractions). With ``target_field`` (no
+``unit``), ``amount`` is the target value of that metric and the budget is scaled by the
+proportional difference: for a cost metric (``cost_per_*``, ``cpa``, ``cpc``, ``cpm``,
+``cpp``) by ``amount / current`` — Meta's worked example: target 5.0, current 4.0 → +25 % —
+and for any other metric (e.g. ROAS, where higher is better) by ``current / amount``; an ad
+set with a null or non-positive current value is skipped. ``limit`` (minor units) is, without ``target_field``, one number: the maximum budget
 when ``amount`` increases, the minimum when it decreases; with ``target_field`` it is a range
 ``[min, max]``. A limit never reverses a change: a budget already beyond it stays where it is.
 A budget never goes below 0, and a lifetime budget never below its ``lifetime_spend``; a new
@@ -925,7 +925,8 @@ def _integer_filter(col: pl.Expr, op: str, value: Any, where: str) -> pl.Expr:
         return [v for v in ints if -INT64_MAX - 1 <= v <= INT64_MAX]
 
     if op in ("IN", "NOT_IN", "ANY", "ALL", "NONE"):
-        fractions = [exact(v) for v in _coerce_list(value, True, where)]
+        _coerce_list(value, True, where)  # the checks and their messages
+        fractions = [exact(v) for v in value]  # the JSON values, not their float64 roundings
         ints = whole(fractions)
         if op == "ALL":  # every listed value equals the field
             if len(ints) < len(fractions):

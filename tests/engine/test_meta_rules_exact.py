@@ -275,6 +275,7 @@ def test_a_filter_on_an_18_digit_budget_compares_exactly():
     assert matched("GREATER_THAN", 2**53) == [False, True, False]
     assert matched("EQUAL", 2**53 + 1) == [False, True, False]
     assert matched("NOT_IN", [2**53]) == [False, True, False]  # a null never passes
+    assert matched("IN", [2**53 + 1, "7"]) == [False, True, False]
     assert matched("IN_RANGE", [2**53 + 1, 10**30]) == [False, True, False]
     assert matched("LESS_THAN", "9007199254740992.5") == [True, False, False]
     assert matched("NOT_IN_RANGE", [0, 2**53]) == [False, True, False]
