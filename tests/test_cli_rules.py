@@ -318,7 +318,7 @@ BAD_MESSAGES = {
     "a binary CSV": "a.png is a binary file",
     "a Latin-1 CSV": "is not UTF-8 text (byte 0xe9",
     "an empty CSV": "empty.csv is empty",
-    "a 19-digit budget": "row 2, column daily_budget: '9999999999999999999' has more than 18 digits",
+    "a 19-digit budget": "column daily_budget: '9999999999999999999' has more than 18 digits",
     "budgets beyond int64 in sum": "the budgets add up to 9999999999999999990 minor units",
     "a rule that is a directory": "is a directory, not a file",
     "a binary rule": "rule.bin is a binary file",

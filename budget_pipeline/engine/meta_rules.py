@@ -96,11 +96,12 @@ rounded half away from zero to a minor unit (in exact fractions). With ``target_
 proportional difference: for a cost metric (``cost_per_*``, ``cpa``, ``cpc``, ``cpm``,
 ``cpp``) by ``amount / current`` — Meta's worked example: target 5.0, current 4.0 → +25 % —
 and for any other metric (e.g. ROAS, where higher is better) by ``current / amount``; an ad
-set with a null or non-positive current value is skipped. ``limit`` (minor units) is, without ``target_field``, one number: the maximum budget
-when ``amount`` increases, the minimum when it decreases; with ``target_field`` it is a range
-``[min, max]``. A limit never reverses a change: a budget already beyond it stays where it is.
-A budget never goes below 0, and a lifetime budget never below its ``lifetime_spend``; a new
-budget that would not fit int64 minor units is a :class:`RuleError` naming the ad set.
+set with a null or non-positive current value is skipped. ``limit`` (minor units) is, without
+``target_field``, one number: the maximum budget when ``amount`` increases, the minimum when it
+decreases; with ``target_field`` it is a range ``[min, max]``. A limit never reverses a
+change: a budget already beyond it stays where it is. A budget never goes below 0, and a
+lifetime budget never below its ``lifetime_spend``; a new budget that would not fit int64
+minor units is a :class:`RuleError` naming the ad set.
 ``action_frequency`` (minutes): a matched ad set whose ``last_applied`` time is less than that
 many minutes before ``now`` is skipped with the reason. ``execution_count_limit`` is rejected
 (it needs the rule's execution history).
