@@ -97,6 +97,16 @@ def dev(
         raise typer.Exit(130) from None
 
 
+@app.command()
+def check() -> None:
+    """Validate the pools file, the scenario (or the META_* settings) and BUDGET_PIPELINE_DB,
+    as `run` does before it starts; run and write nothing. Exit code 2 names what is wrong."""
+    from budget_pipeline.preflight import preflight_or_exit
+
+    typer.echo(preflight_or_exit().describe())
+    typer.echo("ok: a run can start")
+
+
 from budget_pipeline.cli_rules import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")

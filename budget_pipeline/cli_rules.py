@@ -9,12 +9,15 @@ the two budgets, and a lifetime budget needs its spend), plus any metric columns
 filters or ``target_field`` name (see the column convention in ``engine/meta_rules.py``, e.g.
 ``cost_per_purchase_fb`` or ``last_7d__spent``), plus optionally ``name``, ``campaign_name``
 and ``last_applied`` (ISO 8601 time this rule last changed the ad set, for CHANGE_BUDGET's
-``action_frequency``). Errors name the row as a spreadsheet does (the header is row 1) and the
-column; bad input exits with code 2 and the error on stderr.
+``action_frequency``). ADSETS.csv is one file: a directory is refused, not read as every CSV
+in it. Errors name the row as a spreadsheet does (the header is row 1) and the column; bad
+input exits with code 2 and a one-line error on stderr. ``--json`` prints, per ad set, the same
+columns as the table, ``reason`` included.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
+from budget_pipeline.config.loading import ConfigError, read_text_file
 from budget_pipeline.engine.meta_rules import (
     REQUIRED_COLUMNS,
     AdsetFrameError,
@@ -40,7 +44,15 @@ rules_app = typer.Typer(no_args_is_help=True)
 _BUDGET_COLUMNS = ("daily_budget", "lifetime_budget", "lifetime_spend")
 _ID_COLUMNS = ("adset_id", "campaign_id")
 _TEXT_COLUMNS = frozenset({"name", "adset_name", "campaign_name", "status", "effective_status"})
-_OUTPUT_KEYS = ("adset_id", "campaign_id", "budget_type", "old_budget", "new_budget", "paused")
+_OUTPUT_KEYS = (
+    "adset_id",
+    "campaign_id",
+    "budget_type",
+    "old_budget",
+    "new_budget",
+    "paused",
+    "reason",
+)
 
 
 class AdsetsCsvError(ValueError):
@@ -68,13 +80,22 @@ def read_adsets_csv(path: str | Path, rule: MetaRule | None = None) -> pl.DataFr
     has no column.
     """
     p = Path(path)
+    if not p.exists():
+        raise AdsetsCsvError(f"{p}: no such file")
+    if p.is_dir():
+        raise AdsetsCsvError(
+            f"{p} is a directory: give one CSV file (the ad sets are not gathered from every "
+            "file in a folder)"
+        )
+    try:
+        text = read_text_file(p, what="ad-sets CSV")
+    except ConfigError as exc:
+        raise AdsetsCsvError(str(exc)) from None
     try:
         # Everything as text first, so a bad value is reported with its row and column instead
         # of a parser message; then the explicit schema below is applied column by column.
-        raw = pl.read_csv(p, infer_schema=False, raise_if_empty=False)
-    except FileNotFoundError as exc:
-        raise AdsetsCsvError(f"{p}: no such file") from exc
-    except (OSError, pl.exceptions.PolarsError) as exc:
+        raw = pl.read_csv(io.StringIO(text), infer_schema=False, raise_if_empty=False)
+    except pl.exceptions.PolarsError as exc:
         raise AdsetsCsvError(f"{p}: cannot read as CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
@@ -88,11 +109,17 @@ def read_adsets_csv(path: str | Path, rule: MetaRule | None = None) -> pl.DataFr
         if (bad := _first_bad(frame, pl.col(c).is_null(), c)) is not None:
             raise AdsetsCsvError(f"row {_row(bad[0])}, column {c}: empty")
     for c in _BUDGET_COLUMNS:
-        not_int = pl.col(c).is_not_null() & ~pl.col(c).str.contains(r"^[0-9]{1,18}$")
+        not_int = pl.col(c).is_not_null() & ~pl.col(c).str.contains(r"^[0-9]+$")
         if (bad := _first_bad(frame, not_int, c)) is not None:
             raise AdsetsCsvError(
                 f"row {_row(bad[0])}, column {c}: {bad[1]!r} is not an integer number of "
                 "minor units"
+            )
+        too_long = pl.col(c).str.strip_chars_start("0").str.len_chars() > 18
+        if (bad := _first_bad(frame, too_long.fill_null(False), c)) is not None:
+            raise AdsetsCsvError(
+                f"row {_row(bad[0])}, column {c}: {bad[1]!r} has more than 18 digits (budgets "
+                "are 64-bit integers of minor units)"
             )
     frame = frame.with_columns(pl.col(c).cast(pl.Int64) for c in _BUDGET_COLUMNS)
 
@@ -192,13 +219,17 @@ def preview(
 ) -> None:
     """Print what the rule would do to each ad set: old and new budget, paused or not."""
     try:
+        when = datetime.fromisoformat(now) if now is not None else None
+    except ValueError:
+        raise _fail(f"--now: {now!r} is not an ISO 8601 time (e.g. 2026-03-02T06:00:00)") from None
+    try:
+        read_text_file(rule_path, what="rule file")  # a directory or binary file, named
         rule = load_rule(rule_path)
         frame = read_adsets_csv(adsets_path, rule)
-        when = datetime.fromisoformat(now) if now is not None else None
         plan = apply_rule(rule, frame, now=when, last_applied=_last_applied(frame))
-    except (RuleError, AdsetsCsvError, AdsetFrameError) as exc:
+    except (ConfigError, RuleError, AdsetsCsvError, AdsetFrameError) as exc:
         raise _fail(str(exc)) from None
-    except ValueError as exc:  # e.g. a malformed --now, or naive vs aware times
+    except ValueError as exc:  # e.g. naive vs aware times, named by the ad set
         raise _fail(str(exc)) from None
 
     if as_json:
@@ -223,7 +254,7 @@ def preview(
         tbl_width_chars=1000,
         fmt_str_lengths=200,
     ):
-        typer.echo(str(plan.select(*_OUTPUT_KEYS, "reason")))
+        typer.echo(str(plan.select(*_OUTPUT_KEYS)))
 
 
 if __name__ == "__main__":

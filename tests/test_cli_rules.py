@@ -17,7 +17,7 @@ from budget_pipeline.cli_rules import AdsetsCsvError, read_adsets_csv
 from budget_pipeline.engine.meta_rules import load_rule
 
 EXAMPLES = Path(budget_pipeline.__file__).parent / "examples" / "rules"
-KEYS = ["adset_id", "campaign_id", "budget_type", "old_budget", "new_budget", "paused"]
+KEYS = ["adset_id", "campaign_id", "budget_type", "old_budget", "new_budget", "paused", "reason"]
 
 # Meta's NO_PAUSE_PROPORTIONAL example, plus a lifetime ad set in its own campaign.
 GOOD_CSV = """adset_id,campaign_id,daily_budget,lifetime_budget,lifetime_spend,video_view
@@ -36,9 +36,12 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def write(tmp_path: Path, text: str, name: str = "adsets.csv") -> Path:
+def write(tmp_path: Path, text: str | bytes, name: str = "adsets.csv") -> Path:
     path = tmp_path / name
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -66,6 +69,7 @@ def test_json_output_is_the_plan(runner: CliRunner, tmp_path: Path) -> None:
         "old_budget": 10000,
         "new_budget": 2500 + 1500,
         "paused": False,
+        "reason": "matched: keeps its share 1500 of 7500",
     }
     assert plan[6]["new_budget"] == 1000 + 4000 + 6000
     assert all(isinstance(row["new_budget"], int) for row in plan)
@@ -214,7 +218,7 @@ def test_bad_rule_exits_2_naming_the_operator(runner: CliRunner, tmp_path: Path)
 
 def test_missing_files_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     result = preview(runner, tmp_path / "nope.json", write(tmp_path, GOOD_CSV))
-    assert result.exit_code == 2 and "cannot read rule file" in result.stderr
+    assert result.exit_code == 2 and "rule file not found" in result.stderr
     result = preview(runner, NO_PAUSE, tmp_path / "nope.csv")
     assert result.exit_code == 2 and "no such file" in result.stderr
 
@@ -263,3 +267,102 @@ def test_installed_console_script_runs_the_preview(tmp_path: Path) -> None:
         "row 3, column daily_budget: 'abc' is not an integer number of minor units" in done.stderr
     )
     assert done.stdout == ""
+
+
+def test_json_carries_the_reason_the_table_shows(runner: CliRunner, tmp_path: Path) -> None:
+    adsets = write(tmp_path, GOOD_CSV)
+    as_json = json.loads(preview(runner, NO_PAUSE, adsets, "--json").stdout)
+    table = preview(runner, NO_PAUSE, adsets).stdout
+    assert [row["reason"] for row in as_json][:4] == [
+        "matched: keeps its share 400 of 6000",
+        "matched: keeps its share 800 of 6000",
+        "recipient: +1200 (share of 6000)",
+        "recipient: +1600 (share of 6000)",
+    ]
+    assert all(f"| {row['reason']}" in table for row in as_json)
+
+
+def test_18_digit_budgets_split_evenly_to_the_minor_unit(runner: CliRunner, tmp_path: Path):
+    csv = (
+        "adset_id,campaign_id,daily_budget,lifetime_budget,lifetime_spend,impressions,"
+        "audience_reached_percentage\n"
+        "1,c1,999999999999999999,,,9000,80\n"
+        "2,c1,3,,,10,10\n"
+        "3,c1,5,,,10,10\n"
+        "4,c1,7,,,10,10\n"
+    )
+    result = preview(runner, EXAMPLES / "even.json", write(tmp_path, csv), "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert [r["new_budget"] - r["old_budget"] for r in plan[1:]] == [333333333333333333] * 3
+
+
+BAD_INPUTS = {
+    "a directory of CSVs": lambda d: ("rule", d / "csvs"),
+    "a binary CSV": lambda d: ("rule", write(d, b"\x89PNG\r\n\x1a\n\x00\x00", "a.png")),
+    "a Latin-1 CSV": lambda d: (
+        "rule",
+        write(d, GOOD_CSV.replace("c2", "\xe92").encode("latin-1")),
+    ),
+    "an empty CSV": lambda d: ("rule", write(d, "", "empty.csv")),
+    "a 19-digit budget": lambda d: ("rule", write(d, GOOD_CSV.replace("3000", "9" * 19, 1))),
+    "budgets beyond int64 in sum": lambda d: (
+        "rule",
+        write(d, GOOD_CSV.split("\n")[0] + "".join(f"\n{i},c1,{'9' * 18},,,1" for i in range(10))),
+    ),
+    "a rule that is a directory": lambda d: ("dir", write(d, GOOD_CSV)),
+    "a binary rule": lambda d: ("binary", write(d, GOOD_CSV)),
+}
+BAD_MESSAGES = {
+    "a directory of CSVs": "csvs is a directory: give one CSV file",
+    "a binary CSV": "a.png is a binary file",
+    "a Latin-1 CSV": "is not UTF-8 text (byte 0xe9",
+    "an empty CSV": "empty.csv is empty",
+    "a 19-digit budget": "column daily_budget: '9999999999999999999' has more than 18 digits",
+    "budgets beyond int64 in sum": "the budgets add up to 9999999999999999990 minor units",
+    "a rule that is a directory": "is a directory, not a file",
+    "a binary rule": "rule.bin is a binary file",
+}
+
+
+def _bad_args(tmp_path: Path, case: str) -> list[str]:
+    (tmp_path / "csvs").mkdir()
+    write(tmp_path / "csvs", GOOD_CSV, "a.csv")
+    write(tmp_path / "csvs", GOOD_CSV.replace("c1", "c9"), "b.csv")
+    kind, adsets = BAD_INPUTS[case](tmp_path)
+    rule = {
+        "rule": NO_PAUSE,
+        "dir": tmp_path / "csvs",
+        "binary": write(tmp_path, b"\x00\x01{", "rule.bin"),
+    }[kind]
+    return ["preview", "--rule", str(rule), "--adsets", str(adsets), "--json"]
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_files_exit_2_with_one_message_and_no_traceback(
+    runner: CliRunner, tmp_path: Path, case: str
+) -> None:
+    result = runner.invoke(app, ["rules", *_bad_args(tmp_path, case)])
+    assert result.exit_code == 2, result.output
+    assert BAD_MESSAGES[case] in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_bad_now_exits_2_naming_the_option(runner: CliRunner, tmp_path: Path) -> None:
+    result = preview(runner, NO_PAUSE, write(tmp_path, GOOD_CSV), "--now", "yesterday")
+    assert result.exit_code == 2
+    assert "--now: 'yesterday' is not an ISO 8601 time" in result.stderr
+
+
+def test_the_installed_command_refuses_a_directory_without_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        cli_command(*_bad_args(tmp_path, "a directory of CSVs")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert BAD_MESSAGES["a directory of CSVs"] in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

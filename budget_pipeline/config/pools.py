@@ -3,7 +3,9 @@
 Loaded from YAML (``BUDGET_PIPELINE_POOLS``) and validated on load: every error names the
 field path and the bad value, and nothing is half-loaded. Amounts in the file are major units
 per day (as a marketer writes them); :meth:`PoolsConfig.floor_minor` and friends give the
-integer minor units the engine plans in.
+integer minor units the engine plans in. Every amount is at most :data:`MAX_AMOUNT` (10^13
+major units, 10^15 minor units of a two-decimal currency) and the pools' ceilings add up to at
+most 2^62 minor units, so every amount and every sum the engine forms fits int64.
 """
 
 from __future__ import annotations
@@ -13,13 +15,37 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from budget_pipeline.config.loading import load_yaml_model
-from budget_pipeline.money import minor_factor, to_minor
+from budget_pipeline.money import MAX_AMOUNT_MINOR, MAX_TOTAL_MINOR, minor_factor, to_minor
 
 Pct = Annotated[float, Field(ge=0, le=100)]
 Unit = Annotated[float, Field(ge=0, le=1)]
+
+# The largest amount (major units) a pools or scenario file may hold: 10^15 minor units of a
+# two-decimal currency, so it and any sum the engine forms of such amounts fits int64.
+MAX_AMOUNT = MAX_AMOUNT_MINOR // 100
+
+
+def _within_max_amount(value: float) -> float:
+    if value > MAX_AMOUNT:
+        raise ValueError(
+            f"{value:g} is above the largest amount {MAX_AMOUNT:,} (amounts and their sums must "
+            "fit 64-bit integers of minor units)"
+        )
+    return value
+
+
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_within_max_amount)]
+"""A money amount in major units: finite, >= 0, at most :data:`MAX_AMOUNT`."""
 
 
 class _Strict(BaseModel):
@@ -99,7 +125,7 @@ class CompoundTrigger(_Strict):
     any: list[Condition] | None = None
     persistence: Annotated[int, Field(ge=1, le=100)] = 1
     cooldown_hours: Annotated[float, Field(ge=0)] | None = None
-    min_spend: Annotated[float, Field(ge=0)] = 0.0
+    min_spend: Amount = 0.0
     action: Action
     pct: Pct | None = None
     flag_creative_review: bool = False
@@ -127,15 +153,15 @@ class Members(_Strict):
 class Pool(_Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_]+$")]
     tier: Annotated[int, Field(ge=1, le=10)]
-    floor: Annotated[float, Field(ge=0)]
-    ceiling: Annotated[float, Field(gt=0)]
+    floor: Amount
+    ceiling: Annotated[Amount, Field(gt=0)]
     mode: Literal["observe", "live"] = "observe"
     weights: Weights = Weights()
     thresholds: ScoreThresholds = ScoreThresholds()
     triggers: list[CompoundTrigger] = Field(default_factory=list)
     members: Members = Members()
     locked: list[str] = Field(default_factory=list)
-    cpa_target: Annotated[float, Field(gt=0)] | None = None
+    cpa_target: Annotated[Amount, Field(gt=0)] | None = None
     roas_target: Annotated[float, Field(gt=0)] | None = None
     conversion_action: str | None = None
     policy: Literal["composite", "meta_rule"] = "composite"
@@ -173,14 +199,14 @@ class Settings(_Strict):
     lookback_hours: Annotated[int, Field(ge=1, le=24 * 28)] | None = None
     baseline_days: Annotated[int, Field(ge=7, le=90)] = 30
     min_history_days: Annotated[int, Field(ge=1, le=90)] = 7
-    min_baseline_spend: Annotated[float, Field(ge=0)] = 300.0
+    min_baseline_spend: Amount = 300.0
     frequency_threshold: Annotated[float, Field(gt=0)] = 3.0
     score_steepness: Annotated[float, Field(gt=0, le=10)] = 2.0
     # Pseudo-conversions at the entity's own baseline rate added to the current window before
     # ROAS and CPA are compared with the baseline: thin data stays near 0.5 (0 disables).
     evidence_conversions: Annotated[float, Field(ge=0, le=1000)] = 5.0
     cross_tier_margin: Unit = 0.10
-    min_adset_budget: Annotated[float, Field(ge=0)] = 1.0
+    min_adset_budget: Amount = 1.0
     conversion_action: str = "purchase"
     kill_switch: bool = False
     skip_learning: bool = False
@@ -269,6 +295,12 @@ class PoolsConfig(_Strict):
                         f"campaign id {cid!r} is listed in pools {owners[cid]!r} and {pool.name!r}"
                     )
                 owners[cid] = pool.name
+        ceilings = sum(to_minor(p.ceiling, self.currency) for p in self.pools)
+        if ceilings > MAX_TOTAL_MINOR:
+            raise ValueError(
+                f"the pools' ceilings add up to {ceilings:,} minor units, above the largest "
+                f"total {MAX_TOTAL_MINOR:,} (sums of budgets must fit a 64-bit integer)"
+            )
         return self
 
     @cached_property

@@ -15,6 +15,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from budget_pipeline import settings
+from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.config.pools import PoolsConfig, load_pools
 from budget_pipeline.sources.accounts import open_source
 from budget_pipeline.sources.base import AdSource
@@ -31,11 +32,17 @@ class Warehouse(DuckDBResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = Path(self.database)
+        # Not a DuckDB file, a directory, an unwritable folder: a ConfigError naming
+        # BUDGET_PIPELINE_DB and the path, before anything is created.
+        path = settings.check_db_path(self.database)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(str(path), config={"custom_user_agent": "budget_pipeline"})
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:  # a lock held elsewhere, or a damaged file
+            if not (isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()):
+                raise ConfigError(
+                    f"BUDGET_PIPELINE_DB={path}: DuckDB cannot open it: {exc}"
+                ) from None
             raise WarehouseLockedError(
                 f"DuckDB file {path} is in use by another process (DuckDB allows one writer): "
                 f"{exc}. Runs are serialised by the 'duckdb_write' pool in dagster.yaml; stop "

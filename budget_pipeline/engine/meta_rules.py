@@ -55,9 +55,12 @@ Ad sets are split into buckets: budget type (daily | lifetime), and also campaig
 ``is_cross_campaign`` is true. In each bucket an ad set's *available* amount is its daily
 budget, or for a lifetime budget its leftover ``lifetime_budget - lifetime_spend``; a lifetime
 ad set's new ``lifetime_budget`` is ``lifetime_spend + new leftover``. Every split uses
-:func:`~budget_pipeline.money.largest_remainder_split`, so parts add up to the minor unit.
+:func:`~budget_pipeline.money.largest_remainder_split`, in exact integer arithmetic: each part
+is the floor of its exact share plus at most one unit, and parts add up to the minor unit
+whatever the size of the budgets (the total of a frame's budgets must fit int64).
 
-*Weight* of an ad set: its ``target_field`` value, or ``1 / value`` with ``is_inverse``; a null
+*Weight* of an ad set: its ``target_field`` value (exactly, as a float64), or with
+``is_inverse`` the float64 ``smallest value / value`` (proportional to ``1 / value``); a null
 or non-positive value weighs 0 (under ``is_inverse`` a zero cost cannot be inverted). Negative
 values are an error. If every weight in a split is 0 the split is even. *Ranking* (for
 ``target_count`` K and for the order of remainders): weight high to low, then ``adset_id``.
@@ -88,15 +91,17 @@ CHANGE_BUDGET (``change_spec``, ``action_frequency``)
 -----------------------------------------------------
 Only matched ad sets change; the stored budget (``daily_budget`` or ``lifetime_budget``) moves by
 ``amount``: ``ACCOUNT_CURRENCY`` = integer minor units, ``PERCENTAGE`` = percent of the budget,
-rounded half away from zero to a minor unit. With ``target_field`` (no ``unit``), ``amount`` is
-the target value of that metric and the budget is scaled by the proportional difference: for a
-cost metric (``cost_per_*``, ``cpa``, ``cpc``, ``cpm``, ``cpp``) by ``amount / current`` — Meta's
-worked example: target 5.0, current 4.0 → +25 % — and for any other metric (e.g. ROAS, where
-higher is better) by ``current / amount``; an ad set with a null or non-positive current value
-is skipped. ``limit`` (minor units) is, without ``target_field``, one number: the maximum budget
-when ``amount`` increases, the minimum when it decreases; with ``target_field`` it is a range
-``[min, max]``. A limit never reverses a change: a budget already beyond it stays where it is.
-A budget never goes below 0, and a lifetime budget never below its ``lifetime_spend``.
+rounded half away from zero to a minor unit (in exact fractions). With ``target_field`` (no
+``unit``), ``amount`` is the target value of that metric and the budget is scaled by the
+proportional difference: for a cost metric (``cost_per_*``, ``cpa``, ``cpc``, ``cpm``,
+``cpp``) by ``amount / current`` — Meta's worked example: target 5.0, current 4.0 → +25 % —
+and for any other metric (e.g. ROAS, where higher is better) by ``current / amount``; an ad
+set with a null or non-positive current value is skipped. ``limit`` (minor units) is, without
+``target_field``, one number: the maximum budget when ``amount`` increases, the minimum when it
+decreases; with ``target_field`` it is a range ``[min, max]``. A limit never reverses a
+change: a budget already beyond it stays where it is. A budget never goes below 0, and a
+lifetime budget never below its ``lifetime_spend``; a new budget that would not fit int64
+minor units is a :class:`RuleError` naming the ad set.
 ``action_frequency`` (minutes): a matched ad set whose ``last_applied`` time is less than that
 many minutes before ``now`` is skipped with the reason. ``execution_count_limit`` is rejected
 (it needs the rule's execution history).
@@ -112,14 +117,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from budget_pipeline.money import largest_remainder_split
+from budget_pipeline.money import INT64_MAX, largest_remainder_split
 
 __all__ = [
     "OPERATORS",
@@ -740,7 +746,9 @@ def _parse_change(spec: Mapping[str, Any], path: str) -> ChangeSpec:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _is_int(v: Any) -> bool:
@@ -751,7 +759,10 @@ def _is_int(v: Any) -> bool:
 
 def _as_number(v: Any) -> float | None:
     if _is_number(v):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # an integer beyond float64: no metric or budget is that large
+            return None
     if isinstance(v, str):
         try:
             x = float(v)
@@ -851,10 +862,12 @@ def _filter_expr(f: Filter, frame: pl.DataFrame, preset: str | None) -> pl.Expr:
             return pl.all_horizontal([col.list.contains(v) for v in vals]) if vals else pl.lit(True)
         raise RuleError(f"{where}: operator {op} does not apply to a list-valued field")
 
+    if dtype.is_numeric() and op in ("CONTAIN", "NOT_CONTAIN"):
+        raise RuleError(f"{where}: {op} needs a text field, the column is numeric")
+    if dtype.is_integer():
+        return _integer_filter(col, op, value, where)
     if dtype.is_numeric():
         col = col.cast(pl.Float64)  # compare in one type: filter values are JSON numbers
-        if op in ("CONTAIN", "NOT_CONTAIN"):
-            raise RuleError(f"{where}: {op} needs a text field, the column is numeric")
         if op in ("IN", "NOT_IN", "ANY", "ALL", "NONE"):
             vals = _coerce_list(value, True, where)
             return _set_expr(col, op, vals)
@@ -884,6 +897,60 @@ def _filter_expr(f: Filter, frame: pl.DataFrame, preset: str | None) -> pl.Expr:
         return _set_expr(text, op, _coerce_list(value, False, where))
 
     raise RuleError(f"{where}: unsupported column type {dtype}")
+
+
+def _integer_filter(col: pl.Expr, op: str, value: Any, where: str) -> pl.Expr:
+    """A filter on an integer column (budgets, counts), compared exactly: no float64 rounding
+    of an 18-digit budget. For an integer x, ``x > v`` is ``x > floor(v)`` and ``x < v`` is
+    ``x < ceil(v)``; a threshold beyond int64 compares as the int64 end it passes."""
+    col = col.cast(pl.Int64)
+    always, never = pl.lit(True), pl.lit(False)
+
+    def exact(v: Any) -> Fraction:
+        if _as_number(v) is None:
+            raise RuleError(f"{where}: {op} on a numeric column needs a number, got {v!r}")
+        return Fraction(v) if isinstance(v, int) else Fraction(Decimal(str(v)))
+
+    def above(bound: int) -> pl.Expr:  # x > bound
+        if bound >= INT64_MAX:
+            return never
+        return always if bound < -INT64_MAX - 1 else col > bound
+
+    def below(bound: int) -> pl.Expr:  # x < bound
+        if bound <= -INT64_MAX - 1:
+            return never
+        return always if bound > INT64_MAX else col < bound
+
+    def whole(values: list[Fraction]) -> list[int]:
+        ints = [int(v) for v in values if v.denominator == 1]
+        return [v for v in ints if -INT64_MAX - 1 <= v <= INT64_MAX]
+
+    if op in ("IN", "NOT_IN", "ANY", "ALL", "NONE"):
+        _coerce_list(value, True, where)  # the checks and their messages
+        fractions = [exact(v) for v in value]  # the JSON values, not their float64 roundings
+        ints = whole(fractions)
+        if op == "ALL":  # every listed value equals the field
+            if len(ints) < len(fractions):
+                result = never
+            else:
+                result = pl.all_horizontal([col == v for v in ints]) if ints else always
+        else:
+            inside = col.is_in(ints) if ints else never
+            result = inside if op in ("IN", "ANY") else ~inside
+    elif op in ("IN_RANGE", "NOT_IN_RANGE"):
+        low, high = exact(value[0]), exact(value[1])
+        inside = ~below(math.ceil(low)) & ~above(math.floor(high))
+        result = inside if op == "IN_RANGE" else ~inside
+    else:
+        v = exact(value)
+        if op == "GREATER_THAN":
+            result = above(math.floor(v))
+        elif op == "LESS_THAN":
+            result = below(math.ceil(v))
+        else:
+            equal = col == int(v) if whole([v]) else never
+            result = equal if op == "EQUAL" else ~equal
+    return pl.when(col.is_not_null()).then(result)  # a missing value never passes
 
 
 def _set_expr(col: pl.Expr, op: str, vals: list[Any]) -> pl.Expr:
@@ -975,6 +1042,13 @@ def validate_adsets(adsets: pl.DataFrame) -> pl.DataFrame:
         bad := first(lifetime & (pl.col("lifetime_spend") > pl.col("lifetime_budget")))
     ) is not None:
         raise AdsetFrameError(f"ad set {bad!r}: lifetime_spend is above lifetime_budget")
+    budgets = frame.get_column("daily_budget").fill_null(frame.get_column("lifetime_budget"))
+    total = budgets.cast(pl.Int128).sum() or 0  # Int64 sums wrap around silently
+    if total > INT64_MAX:
+        raise AdsetFrameError(
+            f"the budgets add up to {total} minor units, more than a 64-bit integer holds "
+            f"({INT64_MAX}): a rebalance moves sums of them, so they must fit"
+        )
     return frame.with_columns(
         pl.when(lifetime).then(pl.lit("lifetime")).otherwise(pl.lit("daily")).alias("budget_type"),
         pl.coalesce("daily_budget", "lifetime_budget").alias("old_budget"),
@@ -1039,12 +1113,12 @@ def _weights(
     positive = v > 0
     if not positive.any():
         return np.zeros_like(v)
-    # Scaled into [0, 1] so that neither 1/tiny nor a sum of huge values overflows; a common
-    # factor does not change any proportion.
+    # The split works on the weights' exact values, so they are not rescaled; the inverse is
+    # taken as smallest/value, in (0, 1], so that 1/tiny cannot overflow to inf.
     if is_inverse:
         smallest = v[positive].min()
         return np.where(positive, smallest / np.where(positive, v, 1.0), 0.0)
-    return v / v.max()
+    return v
 
 
 def _apply_rebalance(rule: MetaRule, spec: RebalanceSpec, frame: pl.DataFrame) -> pl.DataFrame:
@@ -1204,6 +1278,11 @@ def _apply_change(
         floor = int(floors[i])
         if target < floor:
             target, limit_note = floor, ("at lifetime_spend" if floor else "at 0")
+        if target > INT64_MAX:
+            raise RuleError(
+                f"ad set {ids[i]!r}: {why} makes its budget {budget} into {target} minor units, "
+                f"more than a 64-bit integer holds ({INT64_MAX}); set a limit or a smaller amount"
+            )
         new_budget.append(target)
         delta = target - budget
         reasons.append(
@@ -1223,14 +1302,20 @@ def _changed_budget(
     if spec.target_field is not None:
         if current is None or not math.isfinite(current) or current <= 0:
             return None, f"matched, skipped: no positive {spec.target_field.raw} value to scale by"
-        cur = Decimal(repr(current))
-        ratio = spec.amount / cur if cost_metric else cur / spec.amount
-        value = (Decimal(budget) * ratio).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        return int(value), f"matched: scaled x{float(ratio):.4g} toward target {spec.amount}"
+        cur, amount = Fraction(current), Fraction(spec.amount)  # both exact
+        ratio = amount / cur if cost_metric else cur / amount
+        value = _round_half_away(budget * ratio)
+        return value, f"matched: scaled x{float(ratio):.4g} toward target {spec.amount}"
     if spec.unit == "ACCOUNT_CURRENCY":
         return budget + int(spec.amount), f"matched: {spec.amount:+} minor units"
-    delta = (Decimal(budget) * spec.amount / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return budget + int(delta), f"matched: {spec.amount:+}%"
+    delta = _round_half_away(budget * Fraction(spec.amount) / 100)
+    return budget + delta, f"matched: {spec.amount:+}%"
+
+
+def _round_half_away(value: Fraction) -> int:
+    """An exact fraction to the nearest integer, halves away from zero."""
+    magnitude = int(abs(value) + Fraction(1, 2))  # int() truncates: a floor for >= 0
+    return magnitude if value >= 0 else -magnitude
 
 
 def _apply_limit(spec: ChangeSpec, budget: int, target: int) -> tuple[int, str]:

@@ -5,6 +5,10 @@ Meta sends every Insights metric and every budget as a JSON string (``"spend": "
 frame of raw strings, one row per record, and validates it *before* any cast, so a failure can
 name the row, the field and the value exactly as Meta sent it. :func:`validate_page` turns
 pandera's failure report into a :class:`PayloadError` and nothing of the page is kept.
+
+Values too large to be true are refused the same way, before any cast could overflow: a budget
+above :data:`~budget_pipeline.money.MAX_AMOUNT_MINOR` minor units, a metric or count above
+:data:`MAX_VALUE` (``"1e400"`` would become inf, a 23-digit count would not fit int64).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
 from budget_pipeline import contracts
-from budget_pipeline.money import KNOWN_CURRENCIES
+from budget_pipeline.money import KNOWN_CURRENCIES, MAX_AMOUNT_MINOR
 from budget_pipeline.sources.meta_api.errors import PayloadError
 
 DIGITS = r"^\d+$"
@@ -36,6 +40,8 @@ EFFECTIVE_STATUSES = frozenset(
 )  # fmt: skip
 STATUSES = frozenset({"ACTIVE", "PAUSED", "DELETED", "ARCHIVED"})
 LEARNING_STATUSES = frozenset({"LEARNING", "SUCCESS", "FAIL"})
+# The largest metric or count accepted from an Insights page (spend, impressions, value, ...).
+MAX_VALUE = 10**15
 
 
 def _not_negative() -> pa.Check:
@@ -43,6 +49,18 @@ def _not_negative() -> pa.Check:
         lambda data: data.lazyframe.select(~pl.col(data.key).str.starts_with("-")),
         name="not_negative",
         error="is negative",
+    )
+
+
+def _at_most(limit: int, what: str) -> pa.Check:
+    """The number in the string is at most ``limit`` (text that is no number is left to the
+    format check, so it is reported once)."""
+    return pa.Check(
+        lambda data: data.lazyframe.select(
+            (pl.col(data.key).cast(pl.Float64, strict=False).abs() <= limit).fill_null(True)
+        ),
+        name="at_most",
+        error=f"is above {limit:,}, the largest {what}",
     )
 
 
@@ -68,7 +86,11 @@ def _number() -> pa.Column:
     return pa.Column(
         pl.Utf8,
         nullable=True,
-        checks=[pa.Check.str_matches(NUMBER, error="is not a number"), _not_negative()],
+        checks=[
+            pa.Check.str_matches(NUMBER, error="is not a number"),
+            _not_negative(),
+            _at_most(MAX_VALUE, "metric value accepted"),
+        ],
     )
 
 
@@ -76,7 +98,24 @@ def _count() -> pa.Column:
     return pa.Column(
         pl.Utf8,
         nullable=True,
-        checks=[pa.Check.str_matches(WHOLE, error="is not a whole number"), _not_negative()],
+        checks=[
+            pa.Check.str_matches(WHOLE, error="is not a whole number"),
+            _not_negative(),
+            _at_most(MAX_VALUE, "count accepted"),
+        ],
+    )
+
+
+def _budget() -> pa.Column:
+    """A budget as Meta sends it: a string of whole minor units, within int64 with room."""
+    return pa.Column(
+        pl.Utf8,
+        nullable=True,
+        checks=[
+            pa.Check.str_matches(WHOLE, error="is not whole minor units"),
+            _not_negative(),
+            _at_most(MAX_AMOUNT_MINOR, "budget in minor units"),
+        ],
     )
 
 
@@ -131,11 +170,6 @@ def raw_insights_schema(level: str, *, hourly: bool) -> pa.DataFrameSchema:
 
 def raw_entities_schema(entity_type: str) -> pa.DataFrameSchema:
     """Raw campaign or ad-set objects: ids, status and budgets as minor-unit strings."""
-    budget = pa.Column(
-        pl.Utf8,
-        nullable=True,
-        checks=[pa.Check.str_matches(WHOLE, error="is not whole minor units"), _not_negative()],
-    )
     columns = {
         "id": _id(True),
         "campaign_id": _id(entity_type == "adset"),
@@ -148,9 +182,9 @@ def raw_entities_schema(entity_type: str) -> pa.DataFrameSchema:
             nullable=True,
             checks=pa.Check.isin(sorted(EFFECTIVE_STATUSES), error="is not an effective_status"),
         ),
-        "daily_budget": budget,
-        "lifetime_budget": budget,
-        "budget_remaining": budget,
+        "daily_budget": _budget(),
+        "lifetime_budget": _budget(),
+        "budget_remaining": _budget(),
         "end_time": pa.Column(
             pl.Utf8,
             nullable=True,
@@ -166,11 +200,7 @@ def raw_entities_schema(entity_type: str) -> pa.DataFrameSchema:
 
 
 def raw_minimum_budgets_schema() -> pa.DataFrameSchema:
-    amount = pa.Column(
-        pl.Utf8,
-        nullable=True,
-        checks=[pa.Check.str_matches(WHOLE, error="is not whole minor units"), _not_negative()],
-    )
+    amount = _budget()
     return pa.DataFrameSchema(
         {
             "currency": pa.Column(
@@ -280,6 +310,10 @@ class _Origin:
         return f"row {row}"
 
 
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 def _payload_error(exc: SchemaErrors | SchemaError, origin: _Origin) -> PayloadError:
     cases = exc.failure_cases if isinstance(exc, SchemaErrors) else None
     if cases is None or not isinstance(cases, pl.DataFrame) or cases.height == 0:
@@ -299,7 +333,7 @@ def _payload_error(exc: SchemaErrors | SchemaError, origin: _Origin) -> PayloadE
         if idx is not None and origin.page_of(idx) != page:
             where = f"{origin.page_of(idx)} {where}"
         what = "is missing" if check == "not_nullable" else str(check)
-        shown = "absent" if value is None or value == "null" else repr(value)
+        shown = "absent" if value is None or value == "null" else _shorten(repr(value))
         lines.append(f"{where}, field {column!r}: {shown} {what}")
     more = f" (and {cases.height - 5} more)" if cases.height > 5 else ""
     value = first["failure_case"]

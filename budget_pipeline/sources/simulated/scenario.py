@@ -21,15 +21,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from budget_pipeline.config.loading import load_yaml_model
+from budget_pipeline.config.pools import Amount as MoneyAmount
 from budget_pipeline.config.pools import Pool
-from budget_pipeline.money import minor_factor
+from budget_pipeline.money import MAX_TOTAL_MINOR, MoneyError, minor_factor, to_minor
 
 MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,30}$")]
-Amount = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Finite, > 0, at most config.pools.MAX_AMOUNT major units (fits int64 minor units).
+Amount = Annotated[MoneyAmount, Field(gt=0)]
 Status = Literal["ACTIVE", "PAUSED"]
 
 DEFAULT_SCENARIO_PATH = Path(__file__).with_name("scenarios") / "default.yaml"
@@ -109,6 +120,30 @@ def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDet
     return InitErrorDetails(type=PydanticCustomError("scenario", message), loc=loc, input=value)
 
 
+def _budgets_fit_int64(campaigns: list[ScenarioCampaign], info: ValidationInfo) -> list:
+    """The scenario's budgets add up to at most 2^62 minor units (their sums must fit int64)."""
+    try:
+        currency = str(info.data.get("currency") or "EUR")
+        minor_factor(currency)
+    except MoneyError:
+        currency = "EUR"  # the currency's own error is reported on its field
+    total = 0
+    for ci, camp in enumerate(campaigns):
+        amounts = [(f"campaigns[{ci}].daily_budget", camp.daily_budget)] + [
+            (f"campaigns[{ci}].adsets[{ai}].{field}", getattr(adset, field))
+            for ai, adset in enumerate(camp.adsets)
+            for field in ("daily_budget", "lifetime_budget")
+        ]
+        for where, amount in amounts:
+            total += 0 if amount is None else to_minor(amount, currency)
+            if total > MAX_TOTAL_MINOR:
+                raise ValueError(
+                    f"the budgets add up to more than {MAX_TOTAL_MINOR:,} minor units (passed at "
+                    f"{where}): sums of budgets must fit a 64-bit integer"
+                )
+    return campaigns
+
+
 class Scenario(_Strict):
     seed: Annotated[int, Field(ge=0)]
     start: date  # first simulated day, account-local
@@ -117,7 +152,9 @@ class Scenario(_Strict):
     currency: str
     account_id: Annotated[str, Field(pattern=r"^act_[0-9]+$")] = "act_1029384756"
     pools: Annotated[list[Pool], Field(min_length=1)]
-    campaigns: Annotated[list[ScenarioCampaign], Field(min_length=1)]
+    campaigns: Annotated[
+        list[ScenarioCampaign], Field(min_length=1), AfterValidator(_budgets_fit_int64)
+    ]
 
     @field_validator("timezone")
     @classmethod

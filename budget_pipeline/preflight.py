@@ -1,0 +1,158 @@
+"""Check everything a run needs before anything runs.
+
+:func:`preflight` reads the environment and validates, in order, without writing anything:
+
+1. the pools file (``BUDGET_PIPELINE_POOLS``): readable UTF-8 YAML, no key given twice, every
+   field valid, every amount within int64 minor units;
+2. the ad account: with ``META_ACCESS_TOKEN`` set, the ``META_*`` settings
+   (``META_AD_ACCOUNT_ID``, ``META_GRAPH_URL``, ``META_API_VERSION``,
+   ``META_ASYNC_POLL_SECONDS``) and the partition settings ``BUDGET_PIPELINE_START_DATE``,
+   ``BUDGET_PIPELINE_END_DATE`` and ``BUDGET_PIPELINE_TIMEZONE``; without it, the scenario file
+   (``BUDGET_PIPELINE_SCENARIO``) like the pools file, in the pools file's currency;
+3. the warehouse path (``BUDGET_PIPELINE_DB``): a DuckDB file, or a path one can be created at.
+
+The first problem raises :class:`~budget_pipeline.config.loading.ConfigError`, whose message
+names the environment variable, the file, the field and the value. The CLI prints it and exits
+with code 2 (:func:`preflight_or_exit`); Dagster resources can call :func:`preflight` and let
+the error fail the run before any asset writes. The token is never part of a message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from budget_pipeline import settings
+from budget_pipeline.config.loading import ConfigError, load_yaml_model
+from budget_pipeline.config.pools import PoolsConfig
+
+if TYPE_CHECKING:
+    from budget_pipeline.sources.simulated.scenario import Scenario
+
+__all__ = ["ConfigError", "RunInputs", "preflight", "preflight_or_exit"]
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run will use, every part already validated."""
+
+    db_path: Path
+    pools_path: Path
+    pools: PoolsConfig
+    scenario_path: Path | None  # None: the Marketing API is the account
+    scenario: Scenario | None
+    meta_account_id: str | None
+
+    def describe(self) -> str:
+        account = (
+            f"Marketing API, account {self.meta_account_id}"
+            if self.meta_account_id
+            else f"simulated account, scenario {self.scenario_path}"
+        )
+        return "\n".join(
+            [
+                f"pools: {self.pools_path} ({len(self.pools.pools)} pools, {self.pools.currency})",
+                f"account: {account}",
+                f"warehouse: {self.db_path}",
+            ]
+        )
+
+
+def preflight(env: Mapping[str, str] | None = None) -> RunInputs:
+    """Validate the pools file, the account settings and the warehouse path; write nothing.
+
+    ``env`` defaults to ``os.environ``. Raises :class:`ConfigError` on the first problem.
+    """
+    pools_path = settings.pools_path(env)
+    pools = load_yaml_model(
+        PoolsConfig, pools_path, what=f"pools file ({settings.source_of(settings.POOLS_ENV, env)})"
+    )
+    scenario_path, scenario, account_id = None, None, None
+    if settings.meta_token_set(env):
+        account_id = _check_meta(env)
+        _check_partitions(env)
+    else:
+        scenario_path, scenario = _check_scenario(env, pools, pools_path)
+    db_path = settings.check_db_path(env=env)
+    return RunInputs(db_path, pools_path, pools, scenario_path, scenario, account_id)
+
+
+def preflight_or_exit(env: Mapping[str, str] | None = None) -> RunInputs:
+    """:func:`preflight` for a CLI command: on a problem print ``error: ...`` to stderr and
+    exit with code 2 (no traceback)."""
+    import typer
+
+    try:
+        return preflight(env)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _check_scenario(env, pools: PoolsConfig, pools_path: Path) -> tuple[Path, Scenario]:
+    from budget_pipeline.sources.simulated.scenario import Scenario
+
+    path = settings.scenario_path(env)
+    what = f"scenario ({settings.source_of(settings.SCENARIO_ENV, env)})"
+    scenario = load_yaml_model(Scenario, path, what=what)
+    if scenario.currency != pools.currency:
+        raise ConfigError(
+            f"pools file {pools_path}: currency {pools.currency!r} does not match the simulated "
+            f"account's {scenario.currency!r} ({what} {path}); floors and ceilings would be read "
+            "with the wrong minor-unit factor. Set `currency:` in the pools file."
+        )
+    return path, scenario
+
+
+def _check_meta(env) -> str:
+    from budget_pipeline.sources.meta_api import ConfigError as MetaConfigError
+    from budget_pipeline.sources.meta_api import MetaApiSettings
+
+    source = settings._env(env)
+    try:
+        meta = MetaApiSettings.from_env(source)
+    except MetaConfigError as exc:  # names the variable, never the token
+        raise ConfigError(f"Marketing API settings: {exc}") from None
+    assert meta is not None  # the token is set
+    poll = source.get("META_ASYNC_POLL_SECONDS", "").strip()
+    if poll:
+        try:
+            seconds = float(poll)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+            raise ConfigError(
+                f"META_ASYNC_POLL_SECONDS={poll!r}: expected seconds between polls, a number "
+                "above 0 and at most 3600"
+            )
+    return meta.ad_account_id
+
+
+def _check_partitions(env) -> None:
+    source = settings._env(env)
+    days = {}
+    for name in ("BUDGET_PIPELINE_START_DATE", "BUDGET_PIPELINE_END_DATE"):
+        raw = source.get(name, "").strip()
+        if raw:
+            try:
+                days[name] = date.fromisoformat(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r}: expected a date YYYY-MM-DD") from None
+    start, end = days.get("BUDGET_PIPELINE_START_DATE"), days.get("BUDGET_PIPELINE_END_DATE")
+    if start and end and end < start:
+        raise ConfigError(
+            f"BUDGET_PIPELINE_END_DATE={end} is before BUDGET_PIPELINE_START_DATE={start}"
+        )
+    zone = source.get("BUDGET_PIPELINE_TIMEZONE", "").strip()
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"BUDGET_PIPELINE_TIMEZONE={zone!r}: not an IANA timezone (e.g. Europe/Berlin)"
+            ) from None
