@@ -49,8 +49,11 @@ def run(
     the UI afterwards (`budget-pipeline dev`). Dagster's log goes to
     $DAGSTER_HOME/logs/budget-pipeline.log; the terminal gets one line per stage.
     """
-    home = ensure_dagster_home()
+    from budget_pipeline.preflight import preflight_or_exit
+
     started = time.perf_counter()
+    preflight_or_exit()  # bad input: one message, exit 2, nothing written
+    home = ensure_dagster_home()
     _quiet_warnings(verbose)
     from budget_pipeline.cli_run import run_pipeline, stop_on_signals
 

@@ -70,3 +70,18 @@ def test_bench_scales_the_default_account_and_its_pools(tmp_path):
     original = yaml.safe_load(Path(pools_path).read_text())
     assert pools.by_name["prospecting"].ceiling == original["pools"][1]["ceiling"]
     assert pools.floor_minor("retargeting") == 3 * 200 * 100
+
+
+def test_run_with_bad_input_exits_2_naming_it_and_writes_nothing(tmp_path):
+    pools = tmp_path / "pools.yaml"
+    pools.write_text("currency: EUR\nsettings:\n  kill_switch: true\n  kill_switch: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
+    env.pop("DAGSTER_HOME", None)
+    env |= {"BUDGET_PIPELINE_DB": str(tmp_path / "w.duckdb"), "BUDGET_PIPELINE_POOLS": str(pools)}
+    done = subprocess.run(
+        [CLI, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "duplicate key 'kill_switch' on line 4" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pools.yaml"]  # no warehouse, no home
