@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from budget_pipeline.defs.alerts.sensors import ALERT_SENSORS
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
 from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
 from budget_pipeline.defs.execution.assets import budget_execution
@@ -28,7 +29,7 @@ defs = dg.Definitions(
     asset_checks=[rebalance_plan_guards],
     jobs=[budget_cycle_job, budget_execution_job],
     schedules=[daily_cycle_schedule, intraday_30min_schedule],
-    sensors=[execution_gate],
+    sensors=[execution_gate, *ALERT_SENSORS],
     resources=default_resources(),
     # In-process: 5–6 s per run on two cores against 26–31 s for the multiprocess executor,
     # and DuckDB has a single writer anyway.

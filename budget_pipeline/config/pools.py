@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from budget_pipeline.config.alerts import AlertsConfig
 from budget_pipeline.config.loading import load_yaml_model
 from budget_pipeline.money import minor_factor, to_minor
 
@@ -248,6 +249,7 @@ class PoolsConfig(_Strict):
     currency: str = "EUR"
     settings: Settings = Settings()
     pools: Annotated[list[Pool], Field(min_length=1)]
+    alerts: AlertsConfig | None = None  # see config/alerts.py; secrets only via env vars
 
     @field_validator("currency")
     @classmethod
