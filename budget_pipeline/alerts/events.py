@@ -12,7 +12,8 @@ them silences its alert; ``tests/alerts`` runs the real assets to catch that.
 
 Blocking checks on ``rebalance_plan``
     An ``AssetCheckEvaluation`` with ``passed=False`` alerts, once per plan id and set of failed
-    checks. Its metadata: ``plan_id`` (text), ``violations`` (int, optional).
+    checks. Its metadata: ``plan_id`` (text), ``violations`` (int, optional), ``details``
+    (markdown, optional: the entities of a table with an ``entity_id`` column are named).
 
 ``budget_execution`` materialization (:data:`EXECUTION_ASSET`)
     ``plan_id`` (text) and the counts :data:`EXECUTION_PROBLEM_COUNTS` (``failed``,
@@ -45,6 +46,7 @@ PAUSES = "pauses"
 AS_OF = "as_of"
 MOVES_TABLE = "moves_table"
 VIOLATIONS = "violations"
+CHECK_DETAILS = "details"
 EXECUTION_PROBLEM_COUNTS = ("failed", "skipped", "deferred")
 EXECUTION_OTHER_COUNTS = ("applied", "observed")
 ACTION_LOG_ENTRIES = "entries"

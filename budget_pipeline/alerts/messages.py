@@ -138,20 +138,34 @@ def pause_alert(meta: Mapping[str, object], *, run_id: str, ui_url: str) -> Aler
     )
 
 
-def check_alert(
-    plan_id: str,
-    failed: Sequence[tuple[str, int | None, str | None]],
-    *,
-    run_id: str,
-    ui_url: str,
-) -> Alert:
-    """Blocking checks that failed on one plan: ``(check name, violations, description)``."""
+@dataclass(frozen=True)
+class FailedCheck:
+    name: str
+    violations: int | None = None
+    description: str | None = None
+    details: str | None = None  # the check's markdown table of violations
+
+
+def _entities(details: str | None, limit: int = 5) -> str:
+    """``Name (id), id2 … (+3)`` from a violations table with an entity column, else ""."""
+    table = table_with(details or "", "entity_id") or table_with(details or "", "entity")
+    if table is None or not table.rows:
+        return ""
+    labels = list(dict.fromkeys(_label(row, table) for row in table.rows))
+    more = f" (+{len(labels) - limit})" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
+def check_alert(plan_id: str, failed: Sequence[FailedCheck], *, run_id: str, ui_url: str) -> Alert:
+    """Blocking checks that failed on one plan (they stop its execution)."""
     lines = []
-    for name, violations, description in sorted(failed):
-        count = f" — {violations} violation(s)" if violations is not None else ""
-        lines.append(f"• {name}{count}" + (f": {description}" if description else ""))
+    for check in sorted(failed, key=lambda c: c.name):
+        count = f" — {check.violations} violation(s)" if check.violations is not None else ""
+        what = f": {check.description}" if check.description else ""
+        who = _entities(check.details)
+        lines.append(f"• {check.name}{count}{what}" + (f" Affects {who}." if who else ""))
     lines.append("This plan will not be executed. The run's check results list each violation.")
-    names = ",".join(sorted(n for n, _, _ in failed))
+    names = ",".join(sorted(c.name for c in failed))
     return Alert(
         kind="check_failed",
         key=f"check:{plan_id}:{names}",

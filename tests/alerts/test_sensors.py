@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+from alerts.sensor_helpers import newest_plan, pools_with_alerts, state, tick
 from dagster_helpers import ALL_KEYS, resources, run_cycle, run_execution
 
 from budget_pipeline import runner
@@ -26,31 +27,9 @@ from budget_pipeline.defs.alerts.sensors import (
     alert_on_score_drift,
 )
 from budget_pipeline.defs.execution.sensors import execution_gate
-from budget_pipeline.defs.resources import PoolsResource
 
 KEYS = ALL_KEYS[-35:]  # enough history for scores; the default account's plan pauses one ad set
 PAUSED = "120210000005002"
-
-
-def tick(sensor, instance, cursor=None, pools_path: Path = DEFAULT_POOLS_PATH):
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"pools": PoolsResource(path=str(pools_path))}
-    )
-    result = sensor(context)
-    assert isinstance(result, dg.SensorResult) and not result.run_requests
-    return result
-
-
-def state(result) -> dict:
-    return json.loads(result.cursor)
-
-
-def pools_with_alerts(tmp_path: Path, **alerts) -> Path:
-    config = yaml.safe_load(DEFAULT_POOLS_PATH.read_text())
-    config["alerts"] = alerts
-    path = tmp_path / "pools_alerts.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def use_slack(monkeypatch, url: str) -> None:
@@ -64,12 +43,6 @@ def use_mail(monkeypatch, server) -> None:
     }  # fmt: skip
     for field, value in values.items():
         monkeypatch.setenv(SMTP_ENV[field], value)
-
-
-def newest_plan(instance) -> dict:
-    record = instance.fetch_materializations(dg.AssetKey("rebalance_plan"), limit=1).records[0]
-    meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    return {"run_id": record.run_id, "storage_id": record.storage_id, **meta}
 
 
 def test_a_pause_in_the_default_plan_alerts_once_by_slack_and_mail(
@@ -207,7 +180,7 @@ def test_mail_server_down_leaves_the_tick_bounded_and_slack_still_told(
     assert [(r["channel"], r["attempts"]) for r in state(result)["retry"]] == [("email", 1)]
 
 
-def _lock_a_moved_entity(db_path: Path, tmp_path: Path) -> Path:
+def _lock_a_moved_entity(db_path: Path, tmp_path: Path) -> tuple[Path, str]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         pool, entity = con.execute(
@@ -221,7 +194,7 @@ def _lock_a_moved_entity(db_path: Path, tmp_path: Path) -> Path:
             p["locked"] = [entity]
     path = tmp_path / "pools_locked.yaml"
     path.write_text(yaml.safe_dump(config))
-    return path
+    return path, entity
 
 
 def test_a_failed_blocking_check_alerts_once_and_its_failed_run_is_not_told_twice(
@@ -236,7 +209,7 @@ def test_a_failed_blocking_check_alerts_once_and_its_failed_run_is_not_told_twic
     runs = tick(alert_on_run_failure, instance)
     assert webhook.posts == []
     # the operator locks an entity the plan moves; the checks run again and one fails
-    locked = _lock_a_moved_entity(db_path, tmp_path)
+    locked, entity = _lock_a_moved_entity(db_path, tmp_path)
     failed = runner.run_plan_checks(instance, resources=resources(db_path, locked))
     assert not failed.success
 
@@ -245,7 +218,7 @@ def test_a_failed_blocking_check_alerts_once_and_its_failed_run_is_not_told_twic
     assert f"Plan {plan['plan_id']} blocked: 1 blocking check(s) failed" in text
     assert (
         "• rebalance_plan_locked_untouched — 1 violation(s): Locked entities are never moved "
-        "nor paused." in text
+        f"nor paused. Affects {entity}." in text
     )
     assert f"/runs/{failed.run_id}|" in text
     tick(alert_on_failed_check, instance, checks.cursor)
@@ -338,3 +311,20 @@ def test_a_broken_pools_file_still_lets_the_run_failure_out(tmp_path, webhook, m
     tick(alert_on_run_failure, instance, pools_path=broken)
     (text,) = webhook.texts()
     assert "ConfigError" in text and "pools" in text
+
+
+def test_the_alert_sensors_load_in_the_code_location_with_its_own_resources(
+    tmp_path, webhook, monkeypatch
+):
+    from budget_pipeline.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    names = {s.name for s in ALERT_SENSORS}
+    assert names <= {s.name for s in defs.sensors}
+    use_slack(monkeypatch, webhook.url)
+    instance = dg.DagsterInstance.ephemeral()
+    run_cycle(instance, tmp_path / "w.duckdb", KEYS)
+    sensor = defs.get_sensor_def("alert_on_plan_pause")
+    context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
+    sensor(context)
+    assert len(webhook.posts) == 1 and PAUSED in webhook.texts()[0]

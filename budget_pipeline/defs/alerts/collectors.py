@@ -16,6 +16,7 @@ import dagster as dg
 from budget_pipeline.alerts import events
 from budget_pipeline.alerts.messages import (
     Alert,
+    FailedCheck,
     check_alert,
     drift_alert,
     execution_alert,
@@ -86,16 +87,22 @@ def _run_records(instance, run_id: str, *types: dg.DagsterEventType):
     return instance.get_records_for_run(run_id, of_type=set(types)).records
 
 
-def _failed_plan_checks(instance, run_id: str) -> dict[str, list[tuple[str, int | None]]]:
+def _failed_plan_checks(instance, run_id: str, scope: Scope | None = None):
     """Failed check evaluations on the plan in one run, by plan id."""
-    failed: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    descriptions = scope.check_descriptions if scope else {}
+    failed: dict[str, list[FailedCheck]] = defaultdict(list)
     for record in _run_records(instance, run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         if evaluation.asset_key == dg.AssetKey(events.PLAN_ASSET) and not evaluation.passed:
             meta = _values(evaluation.metadata)
             violations = meta.get(events.VIOLATIONS)
             failed[str(meta.get(events.PLAN_ID) or "unknown plan")].append(
-                (evaluation.check_name, int(violations) if violations is not None else None)
+                FailedCheck(
+                    evaluation.check_name,
+                    int(violations) if violations is not None else None,
+                    descriptions.get(evaluation.check_name),
+                    str(meta.get(events.CHECK_DETAILS) or "") or None,
+                )
             )
     return failed
 
@@ -183,9 +190,8 @@ def _collect_checks(instance, after, since, scope: Scope) -> Batch:
     ends = _run_ends(instance, after, since)
     alerts = []
     for end in ends:
-        for plan_id, failed in _failed_plan_checks(instance, end.run_id).items():
-            described = [(n, v, scope.check_descriptions.get(n)) for n, v in failed]
-            alerts.append(check_alert(plan_id, described, run_id=end.run_id, ui_url=scope.ui_url))
+        for plan_id, failed in _failed_plan_checks(instance, end.run_id, scope).items():
+            alerts.append(check_alert(plan_id, failed, run_id=end.run_id, ui_url=scope.ui_url))
     return Batch(alerts, ends[-1].storage_id if ends else after)
 
 
