@@ -7,6 +7,7 @@ tick is bounded by :func:`budget_pipeline.alerts.dispatch.deliver`.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -16,6 +17,26 @@ from typing import Literal, Protocol
 import httpx
 
 from budget_pipeline.alerts.messages import Alert, slack_payload
+
+
+class _RedactWebhookUrls(logging.Filter):
+    """httpx logs every request's URL at INFO; a Slack webhook URL is a secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.urls:
+            message = record.getMessage()
+            for url in self.urls:
+                message = message.replace(url, "<webhook url>")
+            record.msg, record.args = message, ()
+        return True
+
+
+_REDACT = _RedactWebhookUrls()
+logging.getLogger("httpx").addFilter(_REDACT)
 
 
 class DeliveryError(RuntimeError):
@@ -36,6 +57,7 @@ class SlackWebhook:
     def __init__(self, url: str, *, timeout: float) -> None:
         self._url = url
         self._timeout = timeout
+        _REDACT.urls.add(url)
 
     def __repr__(self) -> str:  # the URL is the secret: never show it
         return "SlackWebhook(<url from environment>)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 
@@ -37,8 +38,11 @@ def _mail(server, **overrides) -> SmtpMail:
     return SmtpMail(**{**kwargs, **overrides})
 
 
-def test_slack_webhook_posts_text_and_blocks(webhook):
+def test_slack_webhook_posts_text_and_blocks(webhook, caplog):
+    caplog.set_level(logging.DEBUG)
     SlackWebhook(webhook.url, timeout=2).send(ALERT)
+    assert "HTTP Request: POST <webhook url>" in caplog.text  # httpx logs the request...
+    assert "s3cr3t" not in caplog.text  # ...never the secret webhook path
     assert webhook.paths == [WEBHOOK_SECRET_PATH]
     (post,) = webhook.posts
     # Slack's mrkdwn needs <, > and & escaped, and the run link in its <url|label> form
