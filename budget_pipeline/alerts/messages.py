@@ -85,7 +85,9 @@ def _short(text: str, limit: int = MAX_REASON) -> str:
 def _label(row: Mapping[str, str], table: Table) -> str:
     """``Name (id)`` when the table has a name column, else the id."""
     id_col = table.column("entity_id", "entity", "id", "ad set id") or table.header[0]
-    name_col = table.column(containing="name")
+    name_col = table.column(
+        "name", "entity_name", "ad set name", "adset_name", "entity name", containing="name"
+    )
     entity, name = row.get(id_col, ""), row.get(name_col, "") if name_col else ""
     return f"{name} ({entity})" if name and name != entity else entity
 

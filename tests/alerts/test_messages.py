@@ -58,6 +58,15 @@ def test_a_pause_names_the_ad_set_with_its_id_pool_budget_and_reason():
         "Data as of 2026-10-31 00:00:00.",
     )
     assert alert.key == "pause:plan-7" and alert.link == f"{UI}/runs/run-abc"
+    # the entity's own name wins over its campaign's when both are there
+    both = (
+        MOVES.replace("| entity | name |", "| entity | campaign name | name |")
+        .replace("|---|---|---|---|", "|---|---|---|---|---|")
+        .replace("| 111 |", "| 111 | Spring campaign |")
+        .replace("| 222 |", "| 222 | Retarget |")
+    )
+    two = pause_alert({"plan_id": "p", "pauses": 1, "moves_table": both}, run_id="r", ui_url=UI)
+    assert two.lines[0].startswith("• Spring | Broad (111) in pool prospecting")
 
 
 def test_a_pause_without_a_readable_table_still_says_plan_and_count():
