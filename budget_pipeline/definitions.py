@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from budget_pipeline.defs.alerts.sensors import ALERT_SENSORS
 from budget_pipeline.defs.cli_logging import cli_logger
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
 from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
@@ -36,7 +37,7 @@ def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
         asset_checks=[rebalance_plan_guards],
         jobs=[budget_cycle_job, budget_execution_job],
         schedules=[daily_cycle_schedule, intraday_30min_schedule],
-        sensors=[execution_gate, dead_run_reaper],
+        sensors=[execution_gate, dead_run_reaper, *ALERT_SENSORS],
         # Dagster's console logger by default; `budget-pipeline run` selects "cli" (a log file
         # and one line per stage) through the run config.
         loggers={"console": dg.colored_console_logger, "cli": cli_logger},

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from budget_pipeline.config.alerts import AlertsConfig
 from budget_pipeline.config.loading import load_yaml_model
 from budget_pipeline.money import MAX_AMOUNT_MINOR, MAX_TOTAL_MINOR, minor_factor, to_minor
 
@@ -274,6 +275,7 @@ class PoolsConfig(_Strict):
     currency: str = "EUR"
     settings: Settings = Settings()
     pools: Annotated[list[Pool], Field(min_length=1)]
+    alerts: AlertsConfig | None = None  # see config/alerts.py; secrets only via env vars
 
     @field_validator("currency")
     @classmethod

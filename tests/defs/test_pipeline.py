@@ -44,7 +44,10 @@ def test_definitions_load_with_every_asset_schedule_and_sensor():
         "trigger_states", "rebalance_plan", "budget_execution", "action_log",
     } <= keys  # fmt: skip
     assert {s.name for s in defs.schedules} == {"daily_cycle_schedule", "intraday_30min_schedule"}
-    assert [s.name for s in defs.sensors] == ["execution_gate"]
+    assert [s.name for s in defs.sensors] == [
+        "execution_gate", "dead_run_reaper", "alert_on_plan_pause", "alert_on_failed_check", "alert_on_run_failure",
+        "alert_on_partial_execution", "alert_on_score_drift",
+    ]  # fmt: skip
     check_names = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert {g.name for g in GUARDS} <= check_names
     assert len(ALL_KEYS) == SCENARIO.days

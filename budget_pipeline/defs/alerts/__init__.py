@@ -1,0 +1,1 @@
+"""Alert sensors: pauses, failed checks, failed runs, partly applied executions, score drift."""
