@@ -253,7 +253,7 @@ def test_a_failed_run_alerts_once_with_its_step_and_error_and_other_jobs_stay_qu
     assert not someone_elses_job.execute_in_process(instance=instance, raise_on_error=False).success
     first = tick(alert_on_run_failure, instance)
     (text,) = webhook.texts()
-    assert text.startswith("*Run failed: step budget_execution*")
+    assert text.startswith("*Run failed: budget_execution_job*")
     assert (
         "Step budget_execution failed: PlanRefusedError: no rebalance plan stored: "
         "materialize rebalance_plan first" in text
