@@ -5,8 +5,9 @@ a time, vectorised over ad sets × 24 hours:
 
 - spend = daily rate × utilisation of the day × intraday curve; the daily rate is the ad set's
   daily budget, its share of a CBO campaign budget, or a lifetime budget paced as
-  remaining ÷ days left. Meta may overspend a day by up to 75 % but not a week (Sunday to
-  Saturday) beyond 7 × the daily budget.
+  remaining ÷ days left, paced over the calendar week as Meta documents it (see
+  :mod:`~budget_pipeline.sources.simulated.pacing`: up to 75 % over on a day, at most 7 days of
+  budget a week, a mid-week change restarting the allowance for the rest of the week).
 - conversions ~ Poisson(scale × (rate/100) ** elasticity × weekday × efficiency), spread over
   the hours like spend, where efficiency = structural shift × fatigue × a slow AR(1) drift ×
   learning-phase penalty; purchase value = conversions × aov × lognormal noise (mean 1).
@@ -21,6 +22,10 @@ same shapes whatever is requested, and an hour's values depend only on what happ
 hour. So the same scenario, clock and applied changes give identical frames, a budget change
 never rewrites the past, and a change to one ad set leaves the other ad sets' draws untouched.
 Local time is a wall clock of 24 hours per day (DST transitions are not modelled).
+
+``noise="none"`` gives the expected world: no Poisson, lognormal, drift, CPM or utilisation noise
+(utilisation at its mean, conversions and value at their expectation), so the value of a budget
+schedule is a deterministic number to compare policies on (used by the oracle and the tests).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,6 +41,8 @@ import polars as pl
 
 from budget_pipeline import contracts
 from budget_pipeline.money import largest_remainder_split, minor_factor, to_minor
+from budget_pipeline.sources.simulated.delivery import delivery
+from budget_pipeline.sources.simulated.pacing import pace_day, week_elapsed_days
 from budget_pipeline.sources.simulated.scenario import Scenario
 
 HOURS_PER_DAY = 24
@@ -57,9 +64,10 @@ ATTRIBUTION_FINAL_HOURS = 72.0
 LEARNING_THRESHOLD = 0.20  # a budget change above this (relative) re-enters learning
 LEARNING_PENALTY = 0.25  # efficiency × (1 − penalty) right after the change ...
 LEARNING_HOURS = 120  # ... fading linearly to nothing over 5 days
-MAX_DAY_OVERSPEND = 1.75  # Meta may spend up to 75 % over the daily budget on one day
-WEEK_BUDGET_DAYS = 7  # ... but at most 7 × the daily budget per calendar week
 BURST_PROBABILITY = 0.04  # days on which delivery overspends (utilisation 1.2-1.7)
+# Expected utilisation: 0.95 (symmetric clip) on most days, 1.45 on burst days.
+MEAN_UTILISATION = (1 - BURST_PROBABILITY) * 0.95 + BURST_PROBABILITY * 1.45
+Noise = Literal["full", "none"]
 FATIGUE_FREE_FREQUENCY = 2.0  # fatigue starts above this 7-day frequency
 FATIGUE_FLOOR = 0.2
 CPM_PER_FREQUENCY = 0.04  # CPM × (1 + 0.04 × (frequency − 1))
@@ -154,6 +162,7 @@ class _Day:
     day_impressions: np.ndarray
     day_reach: np.ndarray
     spent_total: np.ndarray  # int64 minor units spent from the start to the end of this day
+    week_used: np.ndarray  # days of budget used of this week's allowance at the end of the day
 
 
 @dataclass(frozen=True)
@@ -178,8 +187,12 @@ class SimulatedAccount:
     ``now`` are simulated on demand with the budgets in effect, which closes the loop.
     """
 
-    def __init__(self, scenario: Scenario, state: dict | None = None):
+    def __init__(self, scenario: Scenario, state: dict | None = None, *, noise: Noise = "full"):
+        if noise not in ("full", "none"):
+            raise ValueError(f"noise must be 'full' or 'none', got {noise!r}")
         self.scenario = scenario
+        self.noise = noise
+        self._weekday = np.array(scenario.weekday or WEEKDAY, dtype=np.float64)
         self.account_id = scenario.account_id
         self.currency = scenario.currency
         self.timezone = scenario.timezone
@@ -359,6 +372,13 @@ class SimulatedAccount:
             }
         )
         return contracts.conform(frame, contracts.INSIGHTS)
+
+    def delivery(self, start: date, end: date) -> pl.DataFrame:
+        """Final (fully attributed) spend, conversions and value per ad set and day.
+
+        See :func:`budget_pipeline.sources.simulated.delivery.delivery`; the days must be over.
+        """
+        return delivery(self, start, end)
 
     def response_curves(self) -> pl.DataFrame:
         """The true response curve of every ad set and its efficiency multiplier at ``now``."""
@@ -586,6 +606,11 @@ class SimulatedAccount:
             else:
                 settings.campaign_budget[ci] = change.value
 
+    def _simulated_days(self, lo: int, hi: int) -> list[_Day]:
+        """Simulated days with indices ``lo``..``hi - 1`` (simulating them if needed)."""
+        self._ensure_days(hi)
+        return self._days[lo:hi]
+
     def _spent_before(self, hour: int) -> np.ndarray:
         """Minor units each ad set spent in the hours before ``hour``."""
         day, offset = divmod(hour, HOURS_PER_DAY)
@@ -640,22 +665,33 @@ class SimulatedAccount:
         u_burst, u_burst_size = rng.random((2, n))
         u_conv, u_click, attribution_draw = rng.random((3, n, H))
         z_conv, z_click, z_value = rng.standard_normal((3, n, H))
+        noisy = self.noise == "full"
 
-        # Budgets and statuses hour by hour, changes taking effect from their hour.
+        # Budgets and statuses hour by hour, changes taking effect from their hour; a budget
+        # change restarts the weekly allowance of the ad sets it funds.
         settings = self._sim_settings
         assert settings is not None
         budget = np.repeat(settings.adset_budget[:, None], H, axis=1)
         adset_on = np.repeat(settings.adset_active[:, None], H, axis=1)
         camp_budget = np.repeat(settings.campaign_budget[:, None], H, axis=1)
         camp_on = np.repeat(settings.campaign_active[:, None], H, axis=1)
+        reset = np.zeros((n, H), dtype=bool)
+        reset[:, 0] = d == self._start_day
         k = self._sim_next_change
         while k < len(self._changes) and self._changes[k].hour < h0 + H:
-            offset = self._changes[k].hour - h0
-            self._apply(settings, self._changes[k])
+            change = self._changes[k]
+            offset = change.hour - h0
+            self._apply(settings, change)
             budget[:, offset:] = settings.adset_budget[:, None]
             adset_on[:, offset:] = settings.adset_active[:, None]
             camp_budget[:, offset:] = settings.campaign_budget[:, None]
             camp_on[:, offset:] = settings.campaign_active[:, None]
+            if change.field != "status":
+                if change.entity_id in self._adset_index:
+                    reset[self._adset_index[change.entity_id], offset] = True
+                else:
+                    funded = self._adset_campaign == self._campaign_index[change.entity_id]
+                    reset[funded, offset] = True
             k += 1
         self._sim_next_change = k
 
@@ -672,18 +708,25 @@ class SimulatedAccount:
         excess = np.maximum(frequency - FATIGUE_FREE_FREQUENCY, 0.0)
         fatigue = np.maximum(FATIGUE_FLOOR, 1.0 - self._fatigue * excess)
         rho = DRIFT_PERSISTENCE
-        if d == 0:
-            drift = self._drift_sd * z_drift
+        if not noisy:
+            drift = np.zeros(n)
+            efficiency = self._shift_level(d) * fatigue
         else:
-            previous = self._days[d - 1].drift
-            drift = rho * previous + self._drift_sd * math.sqrt(1 - rho**2) * z_drift
-        efficiency = self._shift_level(d) * fatigue * np.exp(drift - self._drift_sd**2 / 2)
+            if d == 0:
+                drift = self._drift_sd * z_drift
+            else:
+                previous = self._days[d - 1].drift
+                drift = rho * previous + self._drift_sd * math.sqrt(1 - rho**2) * z_drift
+            efficiency = self._shift_level(d) * fatigue * np.exp(drift - self._drift_sd**2 / 2)
         spent_before = self._days[d - 1].spent_total if d else np.zeros(n, np.int64)
         weekday = (self.scenario.start + timedelta(days=d)).weekday()
-        week_days = min((weekday + 1) % 7, d)  # days of this Sunday-to-Saturday week so far
-        week_spent = sum((p.day_spend for p in self._days[d - week_days : d]), np.zeros(n))
+        elapsed = week_elapsed_days(weekday)
+        if elapsed == 0 or d == 0:  # a new week, or the first one prorated from the start
+            week_used = np.full(n, float(elapsed))
+        else:
+            week_used = self._days[d - 1].week_used
 
-        # Spend: the daily rate each hour, × utilisation × intraday curve, under the caps.
+        # Spend: the daily rate each hour, × utilisation × intraday curve, paced over the week.
         live = adset_on & camp_on[self._adset_campaign] & (d >= self._start_day)[:, None]
         lifetime, cbo = self._lifetime, self._cbo_member
         live &= ~(lifetime & (d > self._end_day))[:, None]
@@ -699,21 +742,25 @@ class SimulatedAccount:
         if lifetime.any():
             days_left = np.maximum(self._end_day - d + 1, 1)[:, None]
             rate = np.where(lifetime[:, None], remaining / days_left, rate)
-        utilisation = np.clip(0.95 + 0.05 * z_util, 0.85, 1.05)
-        utilisation = np.where(u_burst < BURST_PROBABILITY, 1.2 + 0.5 * u_burst_size, utilisation)
-        planned = rate * utilisation[:, None] * INTRADAY[None, :] * live
-        cap = np.minimum(
-            MAX_DAY_OVERSPEND * rate, WEEK_BUDGET_DAYS * rate - week_spent[:, None] / factor
-        )
-        cap = np.maximum(np.where(lifetime[:, None], remaining, cap), 0.0)
-        cumulative = np.maximum.accumulate(np.minimum(np.cumsum(planned, axis=1), cap), axis=1)
+        if noisy:
+            utilisation = np.clip(0.95 + 0.05 * z_util, 0.85, 1.05)
+            burst = u_burst < BURST_PROBABILITY
+            utilisation = np.where(burst, 1.2 + 0.5 * u_burst_size, utilisation)
+        else:
+            utilisation = np.full(n, MEAN_UTILISATION)
+        planned = utilisation[:, None] * INTRADAY[None, :] * live
+        delivered, week_used = pace_day(planned, reset, week_used, elapsed, ~lifetime)
+        cumulative = np.cumsum(delivered * rate, axis=1)
+        cumulative = np.where(lifetime[:, None], np.minimum(cumulative, remaining), cumulative)
+        cumulative = np.maximum.accumulate(np.maximum(cumulative, 0.0), axis=1)
         cum_minor = np.floor(cumulative * factor + 1e-9).astype(np.int64)
         spend = _diff0(cum_minor)
         spend_major = spend / factor
 
         # Impressions, reach out of a finite audience, clicks.
         cpm = self._cpm * (1 + CPM_PER_FREQUENCY * np.maximum(frequency - 1, 0))
-        cpm = cpm * np.exp(CPM_NOISE * z_cpm - CPM_NOISE**2 / 2)
+        if noisy:
+            cpm = cpm * np.exp(CPM_NOISE * z_cpm - CPM_NOISE**2 / 2)
         imps_cum = np.floor(cum_minor / factor / cpm[:, None] * 1000).astype(np.int64)
         impressions = _diff0(imps_cum)
         available = np.maximum(self._audience - recent, 0.0)
@@ -722,7 +769,11 @@ class SimulatedAccount:
         ).astype(np.int64)
         reach = np.clip(_diff0(reach_cum), 0, impressions)
         ctr = self._ctr * fatigue
-        clicks = np.minimum(_poisson(u_click, z_click, impressions * ctr[:, None]), impressions)
+        expected_clicks = impressions * ctr[:, None]
+        if noisy:
+            clicks = np.minimum(_poisson(u_click, z_click, expected_clicks), impressions)
+        else:
+            clicks = np.rint(expected_clicks).astype(np.int64)
 
         # Conversions and value: the response curve at the hour's daily rate.
         daily_rate = spend_major / INTRADAY[None, :]
@@ -730,14 +781,18 @@ class SimulatedAccount:
             self._scale[:, None]
             * (daily_rate / 100.0) ** self._elasticity[:, None]
             * INTRADAY[None, :]
-            * WEEKDAY[weekday]
+            * self._weekday[weekday]
             * efficiency[:, None]
             * self._learning_factor(h0, H)
         )
-        conversions = _poisson(u_conv, z_conv, mean)
-        sigma = VALUE_SIGMA / np.sqrt(np.maximum(conversions, 1))
-        noise = np.exp(sigma * z_value - sigma**2 / 2)
-        value = np.round(conversions * self._aov[:, None] * noise * factor) / factor
+        if noisy:
+            conversions = _poisson(u_conv, z_conv, mean)
+            sigma = VALUE_SIGMA / np.sqrt(np.maximum(conversions, 1))
+            noise = np.exp(sigma * z_value - sigma**2 / 2)
+            value = np.round(conversions * self._aov[:, None] * noise * factor) / factor
+        else:  # the expectation: fractional conversions, value at the aov
+            conversions = mean
+            value = mean * self._aov[:, None]
 
         day_spend = spend.sum(axis=1)
         return _Day(
@@ -755,4 +810,5 @@ class SimulatedAccount:
             day_impressions=impressions.sum(axis=1),
             day_reach=reach.sum(axis=1),
             spent_total=spent_before + day_spend,
+            week_used=week_used,
         )
