@@ -10,9 +10,9 @@ import pytest
 
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
 from budget_pipeline.sources.simulated import DEFAULT_SCENARIO_PATH, load_scenario
-from budget_pipeline.sources.simulated.library import KINDS, generate_scenario, scenario_path
+from budget_pipeline.sources.simulated.library import KINDS, scenario_path
 from budget_pipeline.sources.simulated.oracle_schedule import daily_jump_schedule, oracle_schedule
-from budget_pipeline.sources.simulated.replay import replay
+from budget_pipeline.sources.simulated.replay import replay, with_seed
 from budget_pipeline.sources.simulated.rules import schedule_violations
 
 DAYS = 21
@@ -70,12 +70,21 @@ def test_winner_is_followed_after_its_shift(pools):
 
 
 def test_oracle_over_seeds_with_full_noise(pools):
-    # scored on each seed's own world, the oracle stays above static budgets on that seed
-    for seed in (1, 2):
-        scenario = generate_scenario("misallocated", seed)
+    # Scored on each seed's own world (common random numbers), knowing that seed's drift, the
+    # oracle stays above static and above the daily jump, which reacts to the drift it sees.
+    # Planned on expected curves alone it would lose to the jump here (+0.00 % vs +0.44 %).
+    base = load_scenario(scenario_path("weekday_seasonality"))
+    oracle, static, jump = [], [], []
+    for seed in (1, 2, 3):
+        scenario = with_seed(base, seed)
         result = oracle_schedule(scenario, pools, DAYS, noise="full")
-        assert result.value >= result.static_value
-        assert result.uplift > 0.05
+        assert schedule_violations(scenario, pools, result.changes) == []
+        oracle.append(result.value)
+        static.append(result.static_value)
+        changes = daily_jump_schedule(scenario, pools, DAYS, noise="full")
+        jump.append(replay(scenario, changes, DAYS).value)
+    assert sum(oracle) > sum(static)
+    assert sum(oracle) > sum(jump)
 
 
 def test_rules_catch_a_broken_schedule(pools):

@@ -74,23 +74,29 @@ def oracle_schedule(
     """The best schedule of changes over the ``days`` days after the history (see module doc).
 
     Candidates are scored in the world ``noise`` of ``scenario`` (its seed): ``"none"`` for
-    expected value, ``"full"`` to be an upper bound on that very seed.
+    expected value, ``"full"`` to be an upper bound on that very seed. With ``"full"`` the oracle
+    also knows the seed's efficiency drift (a truth a data-driven policy can partly observe)
+    and plans with and without it.
     """
     started = _time.perf_counter()
     account = SimulatedAccount(scenario, noise="none")
     holders = budget_holders(account, config)
     grid = _grid(holders)
-    tables = value_tables(account, holders, grid, days)
+    worlds = {"": value_tables(account, holders, grid, days)}
+    if noise == "full":
+        drift = seed_drift(scenario, days)
+        worlds["drift_"] = value_tables(account, holders, grid, days, drift)
     static = replay(scenario, [], days, noise=noise).value
     candidates: dict[str, float] = {"static": static}
     best: tuple[float, int | None, list[dict]] = (static, None, [])
-    for lookahead in lookaheads:
-        budgets = plan_budgets(holders, grid, tables, lookahead)
-        changes = _changes(scenario, holders, budgets)
-        value = replay(scenario, changes, days, noise=noise).value
-        candidates[f"lookahead_{lookahead}"] = value
-        if value > best[0]:
-            best = (value, lookahead, changes)
+    for prefix, tables in worlds.items():
+        for lookahead in lookaheads:
+            budgets = plan_budgets(holders, grid, tables, lookahead)
+            changes = _changes(scenario, holders, budgets)
+            value = replay(scenario, changes, days, noise=noise).value
+            candidates[f"{prefix}lookahead_{lookahead}"] = value
+            if value > best[0]:
+                best = (value, lookahead, changes)
     return OracleResult(
         changes=best[2],
         value=best[0],
@@ -99,6 +105,16 @@ def oracle_schedule(
         candidates=candidates,
         seconds=_time.perf_counter() - started,
     )
+
+
+def seed_drift(scenario: Scenario, days: int) -> np.ndarray:
+    """The seed's efficiency drift multiplier (days × ad sets) over the run: it does not depend
+    on budgets, so a static run reveals it."""
+    account = SimulatedAccount(scenario)
+    account.advance(days * 24)
+    sd = account._drift_sd
+    run = account._simulated_days(scenario.days, scenario.days + days)
+    return np.stack([np.exp(day.drift - sd**2 / 2) for day in run])
 
 
 def plan_budgets(

@@ -50,10 +50,15 @@ def steady_fatigue(
 
 
 def value_tables(
-    account: SimulatedAccount, holders: Holders, grid: np.ndarray, days: int
+    account: SimulatedAccount,
+    holders: Holders,
+    grid: np.ndarray,
+    days: int,
+    drift: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected value (major units) per day × holder × grid budget for the ``days`` days after
-    ``now``'s day. ``grid`` is holders × G daily budgets in minor units."""
+    ``now``'s day. ``grid`` is holders × G daily budgets in minor units; ``drift`` (days × ad
+    sets, optional) multiplies each ad set's efficiency, e.g. a seed's true drift path."""
     n = len(account._adset_ids)
     holder_of = np.full(n, -1)
     for h, members in enumerate(holders.members):
@@ -68,7 +73,7 @@ def value_tables(
     factor = account._factor
     for t in range(days):
         d = day0 + t
-        shift = account._shift_level(d)
+        shift = account._shift_level(d) * (1.0 if drift is None else drift[t])
         weekday = account._weekday[(first + timedelta(days=t)).weekday()]
         live = active & (d >= account._start_day)
         weight = account._scale * shift * live
@@ -80,7 +85,7 @@ def value_tables(
         fatigue = steady_fatigue(
             account._audience[idx], account._cpm[idx], account._fatigue[idx], spend
         )
-        level = (account._aov * account._scale * shift * weekday)[idx, None]
+        level = (account._aov * account._scale * shift * weekday)[idx, None]  # shift × drift
         value = level * fatigue * (spend / 100.0) ** account._elasticity[idx, None]
         np.add.at(out[t], holder_of[idx], value * live[idx, None])
     return out
