@@ -5,8 +5,9 @@ a time, vectorised over ad sets × 24 hours:
 
 - spend = daily rate × utilisation of the day × intraday curve; the daily rate is the ad set's
   daily budget, its share of a CBO campaign budget, or a lifetime budget paced as
-  remaining ÷ days left. Meta may overspend a day by up to 75 % but not a week (Sunday to
-  Saturday) beyond 7 × the daily budget.
+  remaining ÷ days left, paced over the calendar week as Meta documents it (see
+  :mod:`~budget_pipeline.sources.simulated.pacing`: up to 75 % over on a day, at most 7 days of
+  budget a week, a mid-week change restarting the allowance for the rest of the week).
 - conversions ~ Poisson(scale × (rate/100) ** elasticity × weekday × efficiency), spread over
   the hours like spend, where efficiency = structural shift × fatigue × a slow AR(1) drift ×
   learning-phase penalty; purchase value = conversions × aov × lognormal noise (mean 1).
@@ -21,6 +22,10 @@ same shapes whatever is requested, and an hour's values depend only on what happ
 hour. So the same scenario, clock and applied changes give identical frames, a budget change
 never rewrites the past, and a change to one ad set leaves the other ad sets' draws untouched.
 Local time is a wall clock of 24 hours per day (DST transitions are not modelled).
+
+``noise="none"`` gives the expected world: no Poisson, lognormal, drift, CPM or utilisation noise
+(utilisation at its mean, conversions and value at their expectation), so the value of a budget
+schedule is a deterministic number to compare policies on (used by the oracle and the tests).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,40 +41,34 @@ import polars as pl
 
 from budget_pipeline import contracts
 from budget_pipeline.money import largest_remainder_split, minor_factor, to_minor
+from budget_pipeline.sources.simulated.day import (  # noqa: F401  (re-exported)
+    ATTRIBUTION_FINAL_HOURS,
+    ATTRIBUTION_HOURS,
+    ATTRIBUTION_SHARE,
+    BURST_PROBABILITY,
+    CPM_NOISE,
+    CPM_PER_FREQUENCY,
+    DRIFT_PERSISTENCE,
+    FATIGUE_FLOOR,
+    FATIGUE_FREE_FREQUENCY,
+    HOURS_PER_DAY,
+    INTRADAY,
+    LEARNING_HOURS,
+    LEARNING_PENALTY,
+    LEARNING_THRESHOLD,
+    MEAN_UTILISATION,
+    NORMAL_APPROX_ABOVE,
+    RECENT_REACH_KEEP,
+    VALUE_SIGMA,
+    WEEKDAY,
+    Day,
+    simulate_day,
+)
+from budget_pipeline.sources.simulated.delivery import delivery
 from budget_pipeline.sources.simulated.scenario import Scenario
 
-HOURS_PER_DAY = 24
 _HOUR = timedelta(hours=1)
-
-# Share of a day's delivery in each local hour: low at night, evening peak (sums to 1).
-_INTRADAY_SHAPE = np.array(
-    [0.35, 0.25, 0.20, 0.18, 0.20, 0.30, 0.50, 0.70, 0.85, 0.95, 1.00, 1.05,
-     1.10, 1.05, 1.00, 1.00, 1.05, 1.15, 1.30, 1.50, 1.65, 1.60, 1.30, 0.80]
-)  # fmt: skip
-INTRADAY = _INTRADAY_SHAPE / _INTRADAY_SHAPE.sum()
-# Conversion-rate multiplier by weekday, Monday first: weekends convert 10-15 % better.
-WEEKDAY = np.array([0.97, 0.96, 0.97, 0.98, 1.02, 1.12, 1.14])
-# Attributed share of an hour's final conversions by hours since it ended; 100 % from 72 h.
-ATTRIBUTION_HOURS = (0.0, 24.0, 48.0, 72.0)
-ATTRIBUTION_SHARE = (0.50, 0.75, 0.88, 0.96)
-ATTRIBUTION_FINAL_HOURS = 72.0
-
-LEARNING_THRESHOLD = 0.20  # a budget change above this (relative) re-enters learning
-LEARNING_PENALTY = 0.25  # efficiency × (1 − penalty) right after the change ...
-LEARNING_HOURS = 120  # ... fading linearly to nothing over 5 days
-MAX_DAY_OVERSPEND = 1.75  # Meta may spend up to 75 % over the daily budget on one day
-WEEK_BUDGET_DAYS = 7  # ... but at most 7 × the daily budget per calendar week
-BURST_PROBABILITY = 0.04  # days on which delivery overspends (utilisation 1.2-1.7)
-FATIGUE_FREE_FREQUENCY = 2.0  # fatigue starts above this 7-day frequency
-FATIGUE_FLOOR = 0.2
-CPM_PER_FREQUENCY = 0.04  # CPM × (1 + 0.04 × (frequency − 1))
-CPM_NOISE = 0.08
-DRIFT_PERSISTENCE = 0.8  # AR(1) coefficient of the daily log-efficiency drift
-VALUE_SIGMA = 0.5  # lognormal sd of one purchase's value around the aov
-NORMAL_APPROX_ABOVE = 30.0
-# People reached before today still inside the 7-day window: a smooth 6-of-7-days memory
-# (steady state 6 days of new reach), instead of a hard window that would oscillate weekly.
-RECENT_REACH_KEEP = 6 / 7  # Poisson means above this use the normal approximation
+Noise = Literal["full", "none"]
 
 
 def attributed_share(age_hours: np.ndarray | float) -> np.ndarray:
@@ -77,42 +76,6 @@ def attributed_share(age_hours: np.ndarray | float) -> np.ndarray:
     age = np.asarray(age_hours, dtype=np.float64)
     early = np.interp(age, ATTRIBUTION_HOURS, ATTRIBUTION_SHARE)
     return np.where(age >= ATTRIBUTION_FINAL_HOURS, 1.0, early)
-
-
-def _poisson(u: np.ndarray, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Poisson(lam) counts by inverting the CDF at fixed uniforms ``u`` (normals ``z`` above 30).
-
-    Using fixed draws (common random numbers) makes a count depend only on its own mean and
-    draw, never on how many random numbers other cells consumed.
-    """
-    lam_f = np.maximum(lam, 0.0).ravel()
-    out = np.zeros(lam_f.shape, dtype=np.int64)
-    big = lam_f > NORMAL_APPROX_ABOVE
-    if big.any():
-        lb = lam_f[big]
-        out[big] = np.maximum(np.rint(lb + np.sqrt(lb) * z.ravel()[big]), 0).astype(np.int64)
-    small = np.flatnonzero(~big & (lam_f > 0))
-    if small.size:
-        lam_s = lam_f[small]
-        u_s = np.minimum(u.ravel()[small], 1.0 - 1e-12)
-        p = np.exp(-lam_s)
-        cdf = p.copy()
-        k = np.zeros(small.size, dtype=np.int64)
-        active = np.flatnonzero(u_s > cdf)
-        j = 0
-        while active.size and j < 400:
-            j += 1
-            p[active] *= lam_s[active] / j
-            cdf[active] += p[active]
-            k[active] = j
-            active = active[u_s[active] > cdf[active]]
-        out[small] = k
-    return out.reshape(lam.shape)
-
-
-def _diff0(cumulative: np.ndarray) -> np.ndarray:
-    """Per-hour values from within-day cumulative values (first hour keeps its own)."""
-    return np.diff(cumulative, axis=1, prepend=0)
 
 
 @dataclass(frozen=True)
@@ -134,26 +97,6 @@ class _Settings:
 
     def copy(self) -> _Settings:
         return _Settings(*(a.copy() for a in vars(self).values()))
-
-
-@dataclass
-class _Day:
-    """One simulated local day: hourly (n_adsets, 24) arrays and start/end-of-day state."""
-
-    spend: np.ndarray  # int64 minor units
-    impressions: np.ndarray
-    reach: np.ndarray
-    clicks: np.ndarray
-    conversions: np.ndarray  # final (fully attributed) counts
-    value: np.ndarray  # final purchase value, major units
-    attribution_draw: np.ndarray  # uniform draw that rounds partial attribution
-    efficiency: np.ndarray  # start of day: shift × fatigue × drift
-    drift: np.ndarray  # AR(1) state of the log-efficiency drift
-    recent_reach: np.ndarray  # start of day: people reached in the trailing days (7-day window)
-    day_spend: np.ndarray  # int64 minor units
-    day_impressions: np.ndarray
-    day_reach: np.ndarray
-    spent_total: np.ndarray  # int64 minor units spent from the start to the end of this day
 
 
 @dataclass(frozen=True)
@@ -178,8 +121,12 @@ class SimulatedAccount:
     ``now`` are simulated on demand with the budgets in effect, which closes the loop.
     """
 
-    def __init__(self, scenario: Scenario, state: dict | None = None):
+    def __init__(self, scenario: Scenario, state: dict | None = None, *, noise: Noise = "full"):
+        if noise not in ("full", "none"):
+            raise ValueError(f"noise must be 'full' or 'none', got {noise!r}")
         self.scenario = scenario
+        self.noise = noise
+        self._weekday = np.array(scenario.weekday or WEEKDAY, dtype=np.float64)
         self.account_id = scenario.account_id
         self.currency = scenario.currency
         self.timezone = scenario.timezone
@@ -236,7 +183,7 @@ class SimulatedAccount:
         self._current = self._initial.copy()
         self._changes: list[_Change] = []
         self._learning: list[tuple[int, np.ndarray]] = []  # (hour, affected ad set indices)
-        self._days: list[_Day] = []
+        self._days: list[Day] = []
         self._sim_settings: _Settings | None = None  # settings at the next day to simulate
         self._sim_next_change = 0
         self._now_hour = self._first_hour
@@ -359,6 +306,13 @@ class SimulatedAccount:
             }
         )
         return contracts.conform(frame, contracts.INSIGHTS)
+
+    def delivery(self, start: date, end: date) -> pl.DataFrame:
+        """Final (fully attributed) spend, conversions and value per ad set and day.
+
+        See :func:`budget_pipeline.sources.simulated.delivery.delivery`; the days must be over.
+        """
+        return delivery(self, start, end)
 
     def response_curves(self) -> pl.DataFrame:
         """The true response curve of every ad set and its efficiency multiplier at ``now``."""
@@ -586,6 +540,11 @@ class SimulatedAccount:
             else:
                 settings.campaign_budget[ci] = change.value
 
+    def _simulated_days(self, lo: int, hi: int) -> list[Day]:
+        """Simulated days with indices ``lo``..``hi - 1`` (simulating them if needed)."""
+        self._ensure_days(hi)
+        return self._days[lo:hi]
+
     def _spent_before(self, hour: int) -> np.ndarray:
         """Minor units each ad set spent in the hours before ``hour``."""
         day, offset = divmod(hour, HOURS_PER_DAY)
@@ -629,130 +588,4 @@ class SimulatedAccount:
                 k += 1
             self._sim_settings, self._sim_next_change = settings, k
         while len(self._days) < n_days:
-            self._days.append(self._simulate_day(len(self._days)))
-
-    def _simulate_day(self, d: int) -> _Day:
-        n, H = len(self._adsets), HOURS_PER_DAY
-        h0 = d * H
-        factor = self._factor
-        rng = np.random.default_rng([self.scenario.seed, d])
-        z_util, z_drift, z_cpm = rng.standard_normal((3, n))
-        u_burst, u_burst_size = rng.random((2, n))
-        u_conv, u_click, attribution_draw = rng.random((3, n, H))
-        z_conv, z_click, z_value = rng.standard_normal((3, n, H))
-
-        # Budgets and statuses hour by hour, changes taking effect from their hour.
-        settings = self._sim_settings
-        assert settings is not None
-        budget = np.repeat(settings.adset_budget[:, None], H, axis=1)
-        adset_on = np.repeat(settings.adset_active[:, None], H, axis=1)
-        camp_budget = np.repeat(settings.campaign_budget[:, None], H, axis=1)
-        camp_on = np.repeat(settings.campaign_active[:, None], H, axis=1)
-        k = self._sim_next_change
-        while k < len(self._changes) and self._changes[k].hour < h0 + H:
-            offset = self._changes[k].hour - h0
-            self._apply(settings, self._changes[k])
-            budget[:, offset:] = settings.adset_budget[:, None]
-            adset_on[:, offset:] = settings.adset_active[:, None]
-            camp_budget[:, offset:] = settings.campaign_budget[:, None]
-            camp_on[:, offset:] = settings.campaign_active[:, None]
-            k += 1
-        self._sim_next_change = k
-
-        # Start-of-day state from the trailing days.
-        past = self._days[max(d - 7, 0) : d]
-        imps7 = sum((p.day_impressions for p in past), np.zeros(n))
-        reach7 = sum((p.day_reach for p in past), np.zeros(n))
-        if d:  # people reached in the last days, fading out of the 7-day window smoothly
-            prev = self._days[d - 1]
-            recent = RECENT_REACH_KEEP * (prev.recent_reach + prev.day_reach)
-        else:
-            recent = np.zeros(n)
-        frequency = np.divide(imps7, reach7, out=np.zeros(n), where=reach7 > 0)
-        excess = np.maximum(frequency - FATIGUE_FREE_FREQUENCY, 0.0)
-        fatigue = np.maximum(FATIGUE_FLOOR, 1.0 - self._fatigue * excess)
-        rho = DRIFT_PERSISTENCE
-        if d == 0:
-            drift = self._drift_sd * z_drift
-        else:
-            previous = self._days[d - 1].drift
-            drift = rho * previous + self._drift_sd * math.sqrt(1 - rho**2) * z_drift
-        efficiency = self._shift_level(d) * fatigue * np.exp(drift - self._drift_sd**2 / 2)
-        spent_before = self._days[d - 1].spent_total if d else np.zeros(n, np.int64)
-        weekday = (self.scenario.start + timedelta(days=d)).weekday()
-        week_days = min((weekday + 1) % 7, d)  # days of this Sunday-to-Saturday week so far
-        week_spent = sum((p.day_spend for p in self._days[d - week_days : d]), np.zeros(n))
-
-        # Spend: the daily rate each hour, × utilisation × intraday curve, under the caps.
-        live = adset_on & camp_on[self._adset_campaign] & (d >= self._start_day)[:, None]
-        lifetime, cbo = self._lifetime, self._cbo_member
-        live &= ~(lifetime & (d > self._end_day))[:, None]
-        rate = np.where((~lifetime & ~cbo)[:, None], budget / factor, 0.0)
-        if cbo.any():
-            weight = (self._scale * efficiency)[:, None] * (live & cbo[:, None])
-            total = np.zeros((len(self._campaigns), H))
-            np.add.at(total, self._adset_campaign, weight)
-            total = total[self._adset_campaign]
-            share = np.divide(weight, total, out=np.zeros((n, H)), where=total > 0)
-            rate += share * camp_budget[self._adset_campaign] / factor
-        remaining = np.maximum(budget - spent_before[:, None], 0) / factor
-        if lifetime.any():
-            days_left = np.maximum(self._end_day - d + 1, 1)[:, None]
-            rate = np.where(lifetime[:, None], remaining / days_left, rate)
-        utilisation = np.clip(0.95 + 0.05 * z_util, 0.85, 1.05)
-        utilisation = np.where(u_burst < BURST_PROBABILITY, 1.2 + 0.5 * u_burst_size, utilisation)
-        planned = rate * utilisation[:, None] * INTRADAY[None, :] * live
-        cap = np.minimum(
-            MAX_DAY_OVERSPEND * rate, WEEK_BUDGET_DAYS * rate - week_spent[:, None] / factor
-        )
-        cap = np.maximum(np.where(lifetime[:, None], remaining, cap), 0.0)
-        cumulative = np.maximum.accumulate(np.minimum(np.cumsum(planned, axis=1), cap), axis=1)
-        cum_minor = np.floor(cumulative * factor + 1e-9).astype(np.int64)
-        spend = _diff0(cum_minor)
-        spend_major = spend / factor
-
-        # Impressions, reach out of a finite audience, clicks.
-        cpm = self._cpm * (1 + CPM_PER_FREQUENCY * np.maximum(frequency - 1, 0))
-        cpm = cpm * np.exp(CPM_NOISE * z_cpm - CPM_NOISE**2 / 2)
-        imps_cum = np.floor(cum_minor / factor / cpm[:, None] * 1000).astype(np.int64)
-        impressions = _diff0(imps_cum)
-        available = np.maximum(self._audience - recent, 0.0)
-        reach_cum = np.floor(
-            available[:, None] * -np.expm1(-imps_cum / self._audience[:, None])
-        ).astype(np.int64)
-        reach = np.clip(_diff0(reach_cum), 0, impressions)
-        ctr = self._ctr * fatigue
-        clicks = np.minimum(_poisson(u_click, z_click, impressions * ctr[:, None]), impressions)
-
-        # Conversions and value: the response curve at the hour's daily rate.
-        daily_rate = spend_major / INTRADAY[None, :]
-        mean = (
-            self._scale[:, None]
-            * (daily_rate / 100.0) ** self._elasticity[:, None]
-            * INTRADAY[None, :]
-            * WEEKDAY[weekday]
-            * efficiency[:, None]
-            * self._learning_factor(h0, H)
-        )
-        conversions = _poisson(u_conv, z_conv, mean)
-        sigma = VALUE_SIGMA / np.sqrt(np.maximum(conversions, 1))
-        noise = np.exp(sigma * z_value - sigma**2 / 2)
-        value = np.round(conversions * self._aov[:, None] * noise * factor) / factor
-
-        day_spend = spend.sum(axis=1)
-        return _Day(
-            spend=spend,
-            impressions=impressions,
-            reach=reach,
-            clicks=clicks,
-            conversions=conversions,
-            value=value,
-            attribution_draw=attribution_draw,
-            efficiency=efficiency,
-            drift=drift,
-            recent_reach=recent,
-            day_spend=day_spend,
-            day_impressions=impressions.sum(axis=1),
-            day_reach=reach.sum(axis=1),
-            spent_total=spent_before + day_spend,
-        )
+            self._days.append(simulate_day(self, len(self._days)))

@@ -9,6 +9,9 @@ Response model of one ad set (see :mod:`budget_pipeline.sources.simulated.accoun
     conversions/day = scale × (spend/day ÷ 100) ** elasticity × weekday × efficiency
     purchase value  = conversions × aov × noise (mean 1)
 
+``weekday`` (optional, 7 factors, Monday first) is the conversion-rate multiplier by weekday;
+unset, the account's built-in curve (weekends ~12 % better) applies.
+
 ``shifts`` set the ad set's structural efficiency level from a day index on (0-based from
 ``start``; a later shift replaces an earlier one, so ``efficiency: 1.0`` restores the start).
 """
@@ -155,6 +158,13 @@ class Scenario(_Strict):
     campaigns: Annotated[
         list[ScenarioCampaign], Field(min_length=1), AfterValidator(_budgets_fit_int64)
     ]
+    weekday: (
+        Annotated[
+            list[Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]],
+            Field(min_length=7, max_length=7),
+        ]
+        | None
+    ) = None  # conversion multiplier Monday..Sunday; None = the built-in WEEKDAY curve
 
     @field_validator("timezone")
     @classmethod
