@@ -15,6 +15,7 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Move Meta ads budget between campaigns, safely.")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_DAGSTER_YAML_HEADER = "# Dagster instance settings for budget_pipeline."
 
 
 def ensure_dagster_home() -> Path:
@@ -22,10 +23,13 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").absolute()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if not target.exists():
-        source = PROJECT_ROOT / "dagster.yaml"
-        if not source.is_file():
-            raise typer.BadParameter(f"dagster.yaml not found next to the package ({source})")
+    source = PROJECT_ROOT / "dagster.yaml"
+    if not source.is_file():
+        raise typer.BadParameter(f"dagster.yaml not found next to the package ({source})")
+    # Copy it on first use, and refresh a copy this project made earlier (its first line says
+    # so) when the project's settings changed; a dagster.yaml of the user's own is left alone.
+    ours = target.exists() and target.read_text().startswith(_DAGSTER_YAML_HEADER)
+    if not target.exists() or (ours and target.read_bytes() != source.read_bytes()):
         shutil.copyfile(source, target)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

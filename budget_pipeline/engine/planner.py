@@ -120,8 +120,9 @@ def plan_rebalance(
     return contracts.conform(plan, contracts.PLAN)
 
 
-def plan_id_for(plan: pl.DataFrame, as_of: datetime) -> str:
-    """A stable id: ``plan-YYYYMMDD-HHMM-<8 hex>`` hashing as_of and the sorted moves."""
+def plan_id_for(plan: pl.DataFrame, as_of: datetime, scope: str = "") -> str:
+    """A stable id: ``plan-YYYYMMDD-HHMM-<8 hex>`` hashing ``scope`` (the warehouse), as_of and
+    the sorted moves: identical inputs in one warehouse give the same id."""
     rows = plan.sort("entity_id").select(
         pl.concat_str(
             [
@@ -133,7 +134,8 @@ def plan_id_for(plan: pl.DataFrame, as_of: datetime) -> str:
             separator=",",
         )
     )
-    text = as_of.isoformat() + "\n" + "\n".join(rows.to_series().to_list())
+    text = (f"{scope}\n" if scope else "") + as_of.isoformat() + "\n"
+    text += "\n".join(rows.to_series().to_list())
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"plan-{as_of:%Y%m%d-%H%M}-{digest}"
 

@@ -5,6 +5,7 @@ evaluation clock is the newest hour of Insights, so re-running on the same data 
 nothing (same scores, same streaks, same plan id).
 """
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.defs.warehouse.assets import entity_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
-from budget_pipeline.engine.planner import plan_summary_markdown, pool_totals
+from budget_pipeline.engine.planner import plan_id_for, plan_summary_markdown, pool_totals
 from budget_pipeline.engine.policies import plan_with_policies, rule_window_hours
 from budget_pipeline.engine.report import markdown_table
 from budget_pipeline.engine.scoring import score_entities
@@ -220,7 +221,12 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             in_learning=db.read(con, "select_learning_stages"),
             held_pools=held_pools,
         )
-        plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+        db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
+        scope = db.scalar(con, "select_warehouse_id")
+        plan_id = (
+            plan_id_for(plan, as_of, scope) if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+        )
+        plan = plan.with_columns(plan_id=pl.lit(plan_id))
         stored = plan.with_columns(
             as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
         )

@@ -1,0 +1,1 @@
+SELECT value FROM warehouse_info WHERE key = 'warehouse_id';
