@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -97,11 +98,41 @@ def dev(
     ]  # fmt: skip
     typer.echo(" ".join(cmd))
     proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping: dict[str, int] = {}
+
+    def stop(signum, frame):
+        stopping.setdefault("signum", signum)
+        raise KeyboardInterrupt
+
+    handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        raise typer.Exit(proc.wait())
+        code = proc.wait()
     except KeyboardInterrupt:
+        _stop_group(proc)
+        signum = stopping.get("signum", signal.SIGINT)
+        code = 128 + int(signum)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    raise typer.Exit(code)
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Stop `dagster dev` and everything it started (webserver, daemon, code server): SIGTERM to
+    its process group, then SIGKILL what is left after ``timeout`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-        raise typer.Exit(130) from None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # any process of the group still alive?
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @app.command()
