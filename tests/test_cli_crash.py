@@ -174,3 +174,24 @@ def test_a_run_waiting_for_the_warehouse_says_why_and_sigterm_stops_both_cleanly
             "complete",
             "rolled_back",
         )
+
+
+@pytest.mark.slow
+def test_the_readmes_live_demo_applies_the_moves_right_after_the_quick_start(tmp_path):
+    quick = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
+    quick.pop("DAGSTER_HOME", None)
+    first = subprocess.run(
+        [CLI, "run", "--days", "35"], cwd=tmp_path, env=quick,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr[-2000:]
+    assert "observed: observed 7, applied 0" in first.stdout
+    with serve_double(SimulatedAccount(SCENARIO), token=TOKEN) as double:
+        env = _env(tmp_path, double) | {"BUDGET_PIPELINE_DB": "data/live_demo.duckdb"}
+        demo = subprocess.run(
+            [CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stdout + demo.stderr[-2000:]
+        assert "complete: observed 1, applied 6," in demo.stdout
+        assert len(budget_posts(double)) == 6
