@@ -76,14 +76,30 @@ def _quiet_warnings(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-@app.command()
+bench_app = typer.Typer(help="Benchmarks: speed (the default) and decision quality.")
+
+
+@bench_app.callback(invoke_without_command=True)
 def bench(
+    ctx: typer.Context,
     scale: int = typer.Option(5, help="How many copies of the default account to compare", min=2),
 ) -> None:
-    """Time the pipeline on the default account and on one SCALE times larger (ratios)."""
+    """Time the pipeline on the default account and on one SCALE times larger (ratios).
+
+    `budget-pipeline bench decisions` measures decision quality instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from budget_pipeline.bench import run_bench
 
     typer.echo(run_bench(scale))
+
+
+from budget_pipeline.cli_simulate import bench_decisions, simulate  # noqa: E402
+
+app.add_typer(bench_app, name="bench")
+app.command()(simulate)
+bench_app.command("decisions")(bench_decisions)
 
 
 @app.command()

@@ -23,6 +23,9 @@ from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 DB_ENV = "BUDGET_PIPELINE_DB"
 POOLS_ENV = "BUDGET_PIPELINE_POOLS"
 SCENARIO_ENV = "BUDGET_PIPELINE_SCENARIO"
+# Days the simulated account's clock may run past its history (`budget-pipeline simulate` sets
+# it so the daily partitions cover the simulated days); 0 by default.
+SIMULATE_DAYS_ENV = "BUDGET_PIPELINE_SIMULATE_DAYS"
 DEFAULT_DB = Path("data") / "budget_pipeline.duckdb"
 DEFAULT_SCENARIO_PATH = (
     Path(__file__).resolve().parent / "sources" / "simulated" / "scenarios" / "default.yaml"
@@ -105,3 +108,16 @@ def check_db_path(path: str | Path | None = None, env: Mapping[str, str] | None 
     if not os.access(parent, os.W_OK | os.X_OK):
         raise fail(f"cannot be created: the folder {parent} is not writable")
     return path
+
+
+def simulate_days(env: Mapping[str, str] | None = None) -> int:
+    raw = (_env(env).get(SIMULATE_DAYS_ENV) or "0").strip()
+    try:
+        days = int(raw)
+    except ValueError:
+        days = -1
+    if not 0 <= days <= 3650:
+        raise ConfigError(
+            f"{SIMULATE_DAYS_ENV}={raw!r}: expected a whole number of days from 0 to 3650"
+        )
+    return days

@@ -27,7 +27,9 @@ def _history() -> tuple[str, str | None, str]:
     # Validated like every run validates it: a broken scenario fails the code location with a
     # message naming the field, not a bare KeyError.
     scenario = load_scenario(settings.scenario_path())
-    return scenario.start.isoformat(), scenario.end.isoformat(), scenario.timezone
+    # `budget-pipeline simulate` runs the account's clock past its history: its days too.
+    end = scenario.end + timedelta(days=settings.simulate_days())
+    return scenario.start.isoformat(), end.isoformat(), scenario.timezone
 
 
 _START, _END, TIMEZONE = _history()

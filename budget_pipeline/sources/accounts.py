@@ -59,6 +59,12 @@ class SimulatedSource:
         self.account.set_status(entity_id, status)
         self._save()
 
+    def advance(self, hours: int) -> None:
+        """Move the simulated account's clock forward (the new hours run on the budgets in
+        effect) and save it, so the next run sees the later time."""
+        self.account.advance(hours)
+        self._save()
+
     def _save(self) -> None:
         if self._con is not None:
             self._con.execute(
