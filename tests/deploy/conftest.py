@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -99,6 +100,13 @@ class PostgresServer:
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
         if self._as_root:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError(
+                    "tests run as root, and PostgreSQL refuses root: it needs the `postgres` "
+                    "system user, which Debian's postgresql package creates"
+                ) from None
             shutil.chown(self.root, "postgres", "postgres")
             shutil.chown(pwfile, "postgres", "postgres")
         subprocess.run(
