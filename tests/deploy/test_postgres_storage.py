@@ -44,7 +44,7 @@ def query(pg, sql: str, params: tuple = ()) -> list[tuple]:
 def plan_ids_checked(instance: dg.DagsterInstance, run_id: str) -> set[str]:
     """The plan ids the run's blocking checks say they evaluated."""
     return {
-        str(e.dagster_event.asset_check_evaluation.metadata["plan_id"].value)
+        str(e.dagster_event.asset_check_evaluation_data.metadata["plan_id"].value)
         for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     }
 
