@@ -6,5 +6,5 @@ FROM execution_ledger AS l
 JOIN rebalance_plans AS p USING (plan_id, entity_id)
 GROUP BY plan_id
 HAVING bool_or(state IN ('pending', 'started', 'failed', 'deferred'))
-    OR (bool_or(state = 'abandoned') AND bool_or(state = 'applied' AND step = 'budget'))
+    OR (bool_or(state = 'abandoned') AND bool_or(state = 'applied'))
 ORDER BY plan_id;

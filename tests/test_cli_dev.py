@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -72,6 +73,7 @@ def test_stopping_dev_stops_the_ui_and_frees_its_port(tmp_path, how):
         time.sleep(1)
         left = [p for p in children if Path(f"/proc/{p}").exists()]
         assert left == [], f"processes left running: {left}"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    finally:  # whatever failed, leave nothing running
+        for pid in _descendants(proc.pid) | {proc.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -165,8 +165,12 @@ class Pool(_Strict):
     cpa_target: Annotated[Amount, Field(gt=0)] | None = None
     roas_target: Annotated[float, Field(gt=0)] | None = None
     conversion_action: str | None = None
-    policy: Literal["composite", "meta_rule"] = "composite"
+    # How the pool's money moves: "marginal_return" (fitted response curves; the default),
+    # "composite" (the seed's score thresholds and triggers) or "meta_rule" (a native rule).
+    policy: Literal["composite", "meta_rule", "marginal_return"] = "composite"
     meta_rule: str | None = None
+    # Curvature e of the pool's response curves (value ∝ spend ** e): diminishing returns.
+    response_elasticity: Annotated[float, Field(gt=0.05, lt=0.95)] = 0.6
 
     @model_validator(mode="after")
     def _bounds(self) -> Pool:
@@ -207,6 +211,10 @@ class Settings(_Strict):
     # ROAS and CPA are compared with the baseline: thin data stays near 0.5 (0 disables).
     evidence_conversions: Annotated[float, Field(ge=0, le=1000)] = 5.0
     cross_tier_margin: Unit = 0.10
+    # No crumbs: a move smaller than this many major units, or than this share of the budget,
+    # is not made (each edit is one of Meta's 4 per hour and may restart learning).
+    min_move: Annotated[float, Field(ge=0, le=1e6)] = 1.0
+    min_move_pct: Annotated[float, Field(ge=0, le=20)] = 3.0
     min_adset_budget: Amount = 1.0
     conversion_action: str = "purchase"
     kill_switch: bool = False

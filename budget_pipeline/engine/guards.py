@@ -149,12 +149,24 @@ def check_learning_limit(plan: pl.DataFrame, cap_pct: float) -> pl.DataFrame:
     )
 
 
+def _active_after() -> pl.Expr:
+    """The budgets still spending after the plan: a paused holder's stored budget is kept but
+    spends nothing, so its money counts where the plan moved it (issue 9: pauses free money)."""
+    return (
+        pl.when(pl.col("pause").fill_null(False))
+        .then(0)
+        .otherwise(pl.col("new_budget").cast(pl.Int64))
+        .sum()
+    )
+
+
 def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
-    """One row (before, after, difference) when the plan creates or destroys money."""
-    validate_plan(plan)
+    """One row (before, after, difference) when the plan creates or destroys money: the
+    budgets spending after it (a paused holder's money moved to active ones) against before."""
+    validate_plan(plan, ("pause",))
     totals = plan.select(
         pl.col("old_budget").cast(pl.Int64).sum().alias("before"),
-        pl.col("new_budget").cast(pl.Int64).sum().alias("after"),
+        _active_after().alias("after"),
     ).with_columns((pl.col("after") - pl.col("before")).alias("difference"))
     return totals.filter(pl.col("difference") != 0).with_columns(
         pl.format(
@@ -418,7 +430,7 @@ def _edited() -> pl.Expr:
 
 
 def _pool_bounds(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
-    validate_plan(plan, ("pool",))
+    validate_plan(plan, ("pool", "pause"))
     unknown = sorted(set(plan["pool"].unique().to_list()) - set(config.by_name))
     if unknown:
         raise ValueError(f"plan column 'pool' has pools not in the pools config: {unknown}")
@@ -434,7 +446,7 @@ def _pool_bounds(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
         plan.group_by("pool")
         .agg(
             pl.col("old_budget").cast(pl.Int64).sum().alias("before"),
-            pl.col("new_budget").cast(pl.Int64).sum().alias("after"),
+            _active_after().alias("after"),
         )
         .join(bounds, on="pool", how="left")
         .sort("pool")

@@ -175,7 +175,7 @@ def run_live_pass(
         )
     rows += _rollback(con, steps, _ledger(con, plan_id), source, run_id)
     ledger = _ledger(con, plan_id)
-    left = ledger.filter((pl.col("step") == "budget") & (pl.col("state") == "applied")).height
+    left = ledger.filter(pl.col("state") == "applied").height
     return Pass(_write(con, rows), "incomplete" if left else "rolled_back", left)
 
 
@@ -186,11 +186,15 @@ def _ledger(con, plan_id: str) -> pl.DataFrame:
 
 
 def _freed(steps: pl.DataFrame, ledger: pl.DataFrame) -> int:
-    """Money the plan's applied budget moves have freed so far (decreases minus increases)."""
-    applied = steps.join(
-        ledger.filter(pl.col("state") == "applied"), on=["entity_id", "step"]
-    ).filter(pl.col("step") == "budget")
-    return int(applied.select((pl.col("before_budget") - pl.col("after_budget")).sum()).item() or 0)
+    """Money the plan's applied steps have freed so far: decreases and pauses (a paused
+    holder's budget goes to active ones) minus increases."""
+    applied = steps.join(ledger.filter(pl.col("state") == "applied"), on=["entity_id", "step"])
+    freed = (
+        pl.when(pl.col("step") == "pause")
+        .then(pl.col("before_budget"))
+        .otherwise(pl.col("before_budget") - pl.col("after_budget"))
+    )
+    return int(applied.select(freed.sum()).item() or 0)
 
 
 def _send(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
@@ -275,16 +279,18 @@ def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, st
 
 
 def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
-    """Set every applied budget move back to its before-value: increases first (take money
-    back), then decreases (return it), so no moment holds more money than the plan's before."""
+    """Set every applied move back: increases first (take money back), then decreases and
+    pauses (return it: a paused holder is made ACTIVE again), so no moment holds more money
+    than the plan's before."""
     applied = (
-        steps.filter(pl.col("step") == "budget")
-        .join(ledger.filter(pl.col("state") == "applied"), on=["entity_id", "step"])
+        steps.join(ledger.filter(pl.col("state") == "applied"), on=["entity_id", "step"])
         .with_columns(_up=pl.col("after_budget") > pl.col("before_budget"))
-        .sort("_up", "entity_id", descending=[True, False])
+        .sort("_up", "step", "entity_id", descending=[True, False, False])
     )
     rows: list[dict] = []
-    for step in applied.iter_rows(named=True):
+    for step in applied.filter(pl.col("step") == "pause").iter_rows(named=True):
+        rows.append(_unpause(con, step, source, run_id))
+    for step in applied.filter(pl.col("step") == "budget").iter_rows(named=True):
         key = (step["plan_id"], step["entity_id"], step["step"])
         before, after = step["before_budget"], step["after_budget"]
         back = {**step, "before_budget": after, "after_budget": before}
@@ -310,3 +316,19 @@ def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
             status, message = "failed", f"rollback failed: {type(exc).__name__}: {exc}"
         rows.append(_row(back, run_id, status, message, effective_at=source_clock(source)))
     return rows
+
+
+def _unpause(con, step: dict, source: AdSource, run_id) -> dict:
+    key = (step["plan_id"], step["entity_id"], step["step"])
+    try:
+        if source.read_budget(step["entity_id"]).get("status") == "PAUSED":
+            source.set_status(step["entity_id"], "ACTIVE")
+            message = "rolled back: paused -> ACTIVE"
+        else:
+            message = "already ACTIVE again"
+        _set_ledger(con, *key, "rolled_back", source_clock(source))
+        status = "rolled_back"
+    except Exception as exc:  # stays 'applied': the next run tries again
+        status, message = "failed", f"rollback failed: {type(exc).__name__}: {exc}"
+    return _row(step, run_id, status, message, effective_at=source_clock(source),
+                before_status="PAUSED", after_status="ACTIVE")  # fmt: skip

@@ -16,7 +16,7 @@ import yaml
 from budget_pipeline import contracts
 from budget_pipeline.config.loading import ConfigError, parse_yaml
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, MAX_AMOUNT, PoolsConfig, load_pools
-from budget_pipeline.engine.planner import plan_rebalance
+from budget_pipeline.engine.policy import plan_with_policies as plan_rebalance
 from budget_pipeline.money import MAX_AMOUNT_MINOR
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.simulated import load_scenario

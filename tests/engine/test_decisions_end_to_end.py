@@ -8,7 +8,7 @@ import polars as pl
 
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.contracts import AD_ENTITIES, SCORES, TRIGGER_STATE, conform, empty
-from budget_pipeline.engine.planner import plan_rebalance
+from budget_pipeline.engine.policy import plan_with_policies as plan_rebalance
 from budget_pipeline.engine.signals import WINDOW_METRICS
 from budget_pipeline.engine.triggers import evaluate_triggers
 
@@ -17,7 +17,7 @@ CONFIG = PoolsConfig.model_validate(
     {
         "pools": [
             {"name": "prospecting", "tier": 2, "floor": 100, "ceiling": 1000,
-             "members": {"campaign_names": ["PR | *"]}},
+             "members": {"campaign_names": ["PR | *"]}, "policy": "composite"},
         ]
     }
 )  # fmt: skip
@@ -83,8 +83,11 @@ def test_a_sustained_dip_moves_money_to_the_better_ad_set_and_conserves_it():
     assert "score_below_0.55" in a["reason"]
 
 
-def test_a_collapse_pauses_at_once_and_keeps_the_stored_budget():
+def test_a_collapse_acts_at_once_and_its_money_keeps_spending():
+    # The pause fires on one interval. b can take one capped step (15.00) of a's 100.00, so the
+    # pause waits (its money would otherwise stop spending) and a is cut by one step instead.
     plan = _decide([0.62, 0.62, 0.20]).sort("entity_id")
-    a = plan.row(0, named=True)
-    assert a["pause"] and a["new_budget"] == a["old_budget"] == 10_000
+    a, b = plan.row(0, named=True), plan.row(1, named=True)
+    assert not a["pause"] and a["new_budget"] == 8_500 and a["target_budget"] == 0
+    assert "pause waits" in a["reason"] and b["delta"] == 1_500
     assert plan["new_budget"].sum() == plan["old_budget"].sum()

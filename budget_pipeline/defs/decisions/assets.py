@@ -28,9 +28,11 @@ from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.defs.warehouse.assets import entity_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
-from budget_pipeline.engine.planner import plan_id_for, plan_summary_markdown, pool_totals
-from budget_pipeline.engine.policies import plan_with_policies, rule_window_hours
+from budget_pipeline.engine.plan_text import plan_summary_markdown, pool_totals
+from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.report import markdown_table
+from budget_pipeline.engine.response_curves import daily_performance
+from budget_pipeline.engine.rule_policy import rule_window_hours
 from budget_pipeline.engine.scoring import score_entities
 from budget_pipeline.engine.signals import WINDOW_METRICS, window_metrics
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
@@ -40,6 +42,9 @@ from budget_pipeline.engine.triggers import (
     warmup_intervals,
 )
 from budget_pipeline.money import format_money
+
+# Days of history the response curves are fitted on (recency-weighted: see response_curves).
+CURVE_DAYS = 56
 
 
 def _read_state(con) -> pl.DataFrame:
@@ -208,25 +213,24 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
         rules = pool_rules(pools.path, config)
         needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
         windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
+        marginal = any(p.policy == "marginal_return" for p in config.pools)
+        db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
         plan = plan_with_policies(
             entities,
             scores,
             actions,
-            windows,
             config,
             as_of=as_of,
+            windows=windows,
+            daily=daily_performance(con, as_of, CURVE_DAYS) if marginal else None,
             last_changes=last_changes,
             rules=rules,
             min_budgets=min_budgets(con, config, entities),
             in_learning=db.read(con, "select_learning_stages"),
             held_pools=held_pools,
+            scope=db.scalar(con, "select_warehouse_id"),
         )
-        db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
-        scope = db.scalar(con, "select_warehouse_id")
-        plan_id = (
-            plan_id_for(plan, as_of, scope) if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
-        )
-        plan = plan.with_columns(plan_id=pl.lit(plan_id))
+        plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
         stored = plan.with_columns(
             as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
         )

@@ -3,7 +3,8 @@
 :func:`schedule_violations` replays the budget changes of a run (``state()["changes"]`` format)
 day by day over the pools file's budget holders and lists, in words, every change that moves a
 non-holder or a lifetime budget, exceeds the step cap, goes below the minimum budget, edits a
-holder twice in a day, or leaves a pool outside floor..ceiling or the account total changed.
+holder twice in a day, or leaves a pool outside floor..ceiling or the account total of active
+budgets changed (a paused holder's budget spends nothing: its money may go to active ones).
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ def schedule_violations(
     budget = holders.budget.copy()
     total = int(budget.sum())
     out: list[str] = []
+    active = np.ones(len(budget), dtype=bool)  # a paused holder's budget spends nothing
     by_day: dict[str, list[dict]] = {}
     for change in changes:
-        if change["field"] == "status":
-            continue
         by_day.setdefault(datetime.fromisoformat(change["at"]).date().isoformat(), []).append(
             change
         )
     for day, day_changes in sorted(by_day.items()):
         seen: set[str] = set()
         for change in day_changes:
+            if change["field"] == "status":
+                if change["entity_id"] in index:
+                    active[index[change["entity_id"]]] = change["value"] == "ACTIVE"
+                continue
             entity, value = change["entity_id"], int(change["value"])
             if entity not in index or change["field"] != "daily_budget":
                 out.append(f"{day}: {entity} {change['field']} is not a pool's daily budget holder")
@@ -59,13 +63,14 @@ def schedule_violations(
                     f"({float(holders.cap) * 100:g} %)"
                 )
             budget[h] = value
-        sums = np.bincount(holders.pool_index, weights=budget, minlength=len(holders.pools))
+        spending = np.where(active, budget, 0)
+        sums = np.bincount(holders.pool_index, weights=spending, minlength=len(holders.pools))
         for p, name in enumerate(holders.pools):
             if not holders.floor[p] <= sums[p] <= holders.ceiling[p]:
                 out.append(
                     f"{day}: pool {name} totals {int(sums[p])}, outside "
                     f"{holders.floor[p]}..{holders.ceiling[p]}"
                 )
-        if int(budget.sum()) != total:
-            out.append(f"{day}: account total {int(budget.sum())} differs from {total}")
+        if int(spending.sum()) != total:
+            out.append(f"{day}: account total {int(spending.sum())} differs from {total}")
     return out

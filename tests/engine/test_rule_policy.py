@@ -1,4 +1,4 @@
-"""Pool policies: Meta rules as a pool's policy, under the product's guards (issue #3).
+"""The Meta rule policy: a native rule as a pool's policy, under the allocator's guards.
 
 Worked numbers in EUR minor units; the learning cap is 15 % and the minimum ad-set budget
 1.00 EUR (100) unless a test says otherwise.
@@ -14,24 +14,42 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.guards import plan_violations
 from budget_pipeline.engine.meta_rules import TIME_PRESETS, MetaRule, RuleError, parse_rule
-from budget_pipeline.engine.planner import plan_rebalance
-from budget_pipeline.engine.policies import (
+from budget_pipeline.engine.allocator import allocate
+from budget_pipeline.engine.policy import plan_with_policies
+from budget_pipeline.engine.rule_policy import (
     METRIC_NAMES,
     PRESET_WINDOW_HOURS,
-    plan_pool_with_rule,
-    plan_with_policies,
+    propose_rule,
     rule_metrics,
     rule_window_hours,
 )
 from budget_pipeline.engine.signals import WINDOW_METRICS
 
 AS_OF = datetime(2026, 10, 30, 0, 0)
+
+
+def plan_pool_with_rule(
+    pool, entities, metrics, rule, config, *, as_of, last_changes=None, **allocation
+) -> pl.DataFrame:
+    """One rule pool: the rule's proposals through the allocator, money kept in the pool."""
+    proposals = propose_rule(
+        pool, entities, metrics, rule, config, as_of=as_of, last_changes=last_changes
+    )
+    return allocate(
+        entities.filter(pl.col("pool") == pool),
+        proposals,
+        config,
+        as_of=as_of,
+        last_changes=last_changes,
+        score_exempt_pools=(pool,),
+        closed_pools=(pool,),
+        **allocation,
+    )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -135,8 +153,9 @@ def assert_safe(plan: pl.DataFrame, cfg: PoolsConfig, **kwargs: Any) -> None:
     assert plan["plan_id"].n_unique() == 1
     for pool in plan["pool"].unique():
         rows = plan.filter(pl.col("pool") == pool)
-        if cfg.by_name[pool].policy == "meta_rule":
-            assert rows["new_budget"].sum() == rows["old_budget"].sum(), pool
+        if cfg.by_name[pool].policy == "meta_rule":  # a rule pool keeps its money spending
+            spending = rows.filter(~pl.col("pause"))["new_budget"].sum()
+            assert spending == rows["old_budget"].sum(), pool
     broken = {
         k: v for k, v in plan_violations(plan, cfg, as_of=AS_OF, **kwargs).items() if v.height
     }
@@ -236,11 +255,11 @@ def test_matched_only_proportional_caps_steps_and_glides():
     assert [rows[e]["action"] for e in ("a1", "a2", "a3")] == ["increase", "decrease", "hold"]
     assert rows["a1"]["reason"].startswith('meta rule "test rule": increase to 150.00 EUR')
     assert (
-        "— increase 15.00 EUR to 115.00 EUR; glide path: step capped at 15 %"
+        "— increase 15.00 EUR to 115.00 EUR (from same pool); glide path: one step is at most 15 %"
         in (rows["a1"]["reason"])
     )
     assert (
-        "decrease to 50.00 EUR (-50.00 EUR; matched: 5000 of the matched total 30000)"
+        "decrease to 50.00 EUR (-50.00 EUR); matched: 5000 of the matched total 30000"
         in (rows["a2"]["reason"])
     )
     assert rows["a1"]["trigger"] == "test rule" and rows["a3"]["trigger"] is None
@@ -258,8 +277,8 @@ def test_no_pause_proportional_shrinks_increases_to_the_capped_decrease():
     assert rows["a1"]["target_budget"] == 2_000 and rows["a1"]["new_budget"] == 8_500
     assert rows["a2"]["new_budget"] == rows["a3"]["new_budget"] == 10_750
     assert rows["a2"]["target_budget"] == rows["a3"]["target_budget"] == 14_000
-    assert "scaled down: the pool's capped decreases free less" in rows["a2"]["reason"]
-    assert "glide path: step capped at 15 %" in rows["a1"]["reason"]
+    assert "scaled down: not enough freed budget" in rows["a2"]["reason"]
+    assert "glide path: one step is at most 15 %" in rows["a1"]["reason"]
     assert_safe(plan, RULE_ONLY)
 
 
@@ -273,35 +292,43 @@ def test_decreases_shrink_by_largest_remainder_when_increases_take_less():
     rows = by_id(plan)
     assert rows["a3"]["new_budget"] == 10_001 + 1_500
     assert sorted([rows["a1"]["delta"], rows["a2"]["delta"]]) == [-750, -750]
-    assert "shrunk to what the pool's capped increases take" in rows["a1"]["reason"]
+    assert "shrunk to what recipients could take" in rows["a1"]["reason"]
     assert_safe(plan, RULE_ONLY)
 
 
 @pytest.mark.parametrize("rtype", ["EVEN", "PROPORTIONAL"])
-def test_even_and_proportional_pause_and_keep_the_paused_budget(rtype: str):
-    # a1 matches (ROAS 0.5 < 1.0): Meta pauses it and hands its 100.00 to a2 / a3. The plan
-    # pauses it with its stored budget kept, so nothing is freed: conservation of stored
-    # budgets leaves the recipients where they are, their wish named in the reason.
+def test_even_and_proportional_pause_frees_money_to_the_recipients(rtype: str):
+    # a1 matches (ROAS 0.5 < 1.0): Meta pauses it and hands its 100.00 to a2 / a3. With six
+    # recipients of 100.00 (15.00 a step each, 90.00 in all) the 100.00 cannot all go this
+    # cycle: the pause waits and a1 is cut one step. Its 15.00 goes to the largest wanted change
+    # first (PROPORTIONAL: a2's +75 %), or is shared in proportion when the wishes are equal.
     spec = {"type": rtype, **({} if rtype == "EVEN" else BY_ROAS)}
     r = rule(roas_below(1.0), spec, name=None)
     ents = entities(("a1", "r", 10_000), ("a2", "r", 10_000), ("a3", "r", 10_000))
     plan = plan_pool_with_rule("r", ents, roas(a1=0.5, a2=3.0, a3=1.0), r, RULE_ONLY, as_of=AS_OF)
     rows = by_id(plan)
-    assert rows["a1"]["pause"] and rows["a1"]["action"] == "pause"
-    assert rows["a1"]["new_budget"] == rows["a1"]["target_budget"] == 10_000
-    assert rows["a1"]["reason"] == (
-        f'meta rule "{rtype}": pause (matched: paused, donates 10000; stored budget kept) — '
-        "pause; stored budget kept at 100.00 EUR"
-    )
+    assert not rows["a1"]["pause"] and rows["a1"]["delta"] == -1_500
+    assert rows["a1"]["reason"].startswith(f'meta rule "{rtype}": pause (matched: paused')
+    assert "pause waits" in rows["a1"]["reason"]
     wants = {"EVEN": (15_000, 15_000), "PROPORTIONAL": (17_500, 12_500)}[rtype]
-    for entity_id, want in zip(("a2", "a3"), wants, strict=True):
+    gets = {"EVEN": (750, 750), "PROPORTIONAL": (1_500, 0)}[rtype]
+    for entity_id, want, got in zip(("a2", "a3"), wants, gets, strict=True):
         row = rows[entity_id]
-        assert (row["new_budget"], row["action"], row["pause"]) == (10_000, "hold", False)
+        assert (row["delta"], row["action"]) == (got, "increase" if got else "hold")
         assert f"increase to {want // 100}.00 EUR" in row["reason"]
-        assert (
-            "no decrease in the pool funds it (a pause keeps its stored budget)" in (row["reason"])
-        )
         assert row["trigger"] == rtype
+    assert_safe(plan, RULE_ONLY)
+
+
+def test_a_pause_whose_money_fits_frees_it_to_the_recipients():
+    # a1 (20.00) is paused by EVEN; a2 and a3 (100.00 each) take 10.00 each: all of it.
+    r = rule(roas_below(1.0), {"type": "EVEN"})
+    ents = entities(("a1", "r", 2_000), ("a2", "r", 10_000), ("a3", "r", 10_000))
+    plan = plan_pool_with_rule("r", ents, roas(a1=0.5, a2=3.0, a3=1.0), r, RULE_ONLY, as_of=AS_OF)
+    rows = by_id(plan)
+    assert rows["a1"]["pause"] and rows["a1"]["new_budget"] == 2_000  # stored budget kept
+    assert (rows["a2"]["delta"], rows["a3"]["delta"]) == (1_000, 1_000)
+    assert "goes to active ad sets" in rows["a1"]["reason"]
     assert_safe(plan, RULE_ONLY)
 
 
@@ -330,7 +357,9 @@ def test_locked_recent_busy_and_paused_entities_hold():
     for held in ("a1", "a2", "a5", "a6", "c9"):
         assert rows[held]["delta"] == 0 and not rows[held]["pause"], held
         assert rows[held]["action"] == "hold"
-    assert rows["a1"]["reason"] == 'meta rule "test rule": not evaluated — hold: locked'
+    assert rows["a1"]["reason"] == (
+        'meta rule "test rule": not evaluated (locked or not ACTIVE) — hold: locked'
+    )
     assert "hold: min interval: last change 2.0 h before as_of (< 6 h)" in rows["a2"]["reason"]
     assert "increase to" in rows["a2"]["reason"]  # what the rule wanted is still said
     assert "hold: 4 changes in the last hour (max 4 per hour)" in rows["a5"]["reason"]
@@ -358,12 +387,13 @@ def test_min_budget_binds_a_decrease():
     r = rule(EVERYONE, {"type": "MATCHED_ONLY_PROPORTIONAL", **BY_ROAS})
     ents = entities(("a1", "r", 110), ("a2", "r", 10_000))
     metrics = roas(a1=0.0, a2=2.0).with_columns(pl.lit(1.0).alias("spent"))
-    plan = plan_pool_with_rule("r", ents, metrics, r, RULE_ONLY, as_of=AS_OF)
+    no_minimum_move = config(rule_pool(), min_move=0.0, min_move_pct=0.0)
+    plan = plan_pool_with_rule("r", ents, metrics, r, no_minimum_move, as_of=AS_OF)
     rows = by_id(plan)
     assert rows["a1"]["new_budget"] == 100 and rows["a1"]["target_budget"] == 0
     assert "min budget 1.00 EUR binds" in rows["a1"]["reason"]
     assert rows["a2"]["new_budget"] == 10_010
-    assert_safe(plan, RULE_ONLY)
+    assert_safe(plan, no_minimum_move)
 
 
 def test_a_rule_over_an_uncovered_preset_fails_loudly():
@@ -444,7 +474,7 @@ def test_mixed_config_one_plan_id_every_guard_and_pools_keep_their_money(tmp_pat
     # if the composite planner saw the rule pool — it must not.
     acts = actions(("k1", "decrease", 25.0), ("a1", "increase", 15.0))
     w = roas_windows(a1=3.0, a2=1.0, k1=1.0, k2=1.0)
-    plan = plan_with_policies(ents, sc, acts, w, cfg, as_of=AS_OF)
+    plan = plan_with_policies(ents, sc, acts, cfg, windows=w, as_of=AS_OF)
     rows = by_id(plan)
     assert plan["plan_id"].n_unique() == 1 and plan.height == 4
     assert plan["entity_id"].to_list() == ["k1", "k2", "a1", "a2"]  # pool, then entity order
@@ -452,27 +482,10 @@ def test_mixed_config_one_plan_id_every_guard_and_pools_keep_their_money(tmp_pat
     assert (rows["a1"]["new_budget"], rows["a2"]["new_budget"]) == (11_500, 8_500)
     assert rows["a1"]["reason"].startswith('meta rule "share by ROAS": increase to 150.00 EUR')
     assert_safe(plan, cfg, entities=ents)
-    # Each part is what its own planner gives (plan id aside).
-    comp = plan_rebalance(ents.filter(pl.col("pool") == "comp"), sc, acts, cfg, as_of=AS_OF)
-    assert_frame_equal(plan.filter(pl.col("pool") == "comp").drop("plan_id"), comp.drop("plan_id"))
     # Same inputs, same plan id; another as_of, another id.
-    again = plan_with_policies(ents, sc, acts, w, cfg, as_of=AS_OF)
+    again = plan_with_policies(ents, sc, acts, cfg, windows=w, as_of=AS_OF)
     assert again["plan_id"][0] == plan["plan_id"][0]
     assert plan["plan_id"][0].startswith("plan-20261030-0000-")
-
-
-def test_without_rule_pools_it_is_plan_rebalance():
-    cfg = config(composite_pool("a"), composite_pool("b", tier=2))
-    ents = entities(
-        ("x1", "a", 10_000), ("x2", "a", 12_345), ("y1", "b", 20_000), ("y2", "b", 5_000)
-    )
-    sc = scores(x1=0.3, x2=0.9, y1=0.95, y2=0.6)
-    acts = actions(("x1", "decrease", 25.0), ("y1", "increase", 15.0), ("x2", "alert", None))
-    last = changes(("y2", 1.0, 1))
-    expected = plan_rebalance(ents, sc, acts, cfg, as_of=AS_OF, last_changes=last)
-    got = plan_with_policies(ents, sc, acts, windows({}), cfg, as_of=AS_OF, last_changes=last)
-    assert_frame_equal(got, expected)
-    assert (got["delta"] != 0).any()
 
 
 def test_given_rules_win_over_the_config_path():
@@ -480,11 +493,17 @@ def test_given_rules_win_over_the_config_path():
     ents = entities(("a1", "r", 10_000), ("a2", "r", 10_000))
     r = rule(EVERYONE, {"type": "MATCHED_ONLY_PROPORTIONAL", **BY_ROAS})
     plan = plan_with_policies(
-        ents, scores(), actions(), roas_windows(a1=1.0, a2=3.0), cfg, as_of=AS_OF, rules={"r": r}
+        ents,
+        scores(),
+        actions(),
+        cfg,
+        windows=roas_windows(a1=1.0, a2=3.0),
+        as_of=AS_OF,
+        rules={"r": r},
     )
     assert by_id(plan)["a2"]["new_budget"] == 11_500
     with pytest.raises(RuleError, match="cannot read rule file"):
-        plan_with_policies(ents, scores(), actions(), roas_windows(), cfg, as_of=AS_OF)
+        plan_with_policies(ents, scores(), actions(), cfg, windows=roas_windows(), as_of=AS_OF)
 
 
 # ------------------------------------------------------------------------- properties
@@ -575,8 +594,8 @@ def test_every_guard_holds_and_rule_pools_conserve_money(s: dict[str, Any]):
         s["entities"],
         s["scores"],
         s["actions"],
-        s["windows"],
         cfg,
+        windows=s["windows"],
         as_of=AS_OF,
         last_changes=s["last_changes"],
         rules={"r": s["rule"]},
@@ -584,7 +603,8 @@ def test_every_guard_holds_and_rule_pools_conserve_money(s: dict[str, Any]):
     assert plan.schema == pl.Schema(contracts.PLAN)
     assert sorted(plan["entity_id"]) == sorted(s["entities"]["entity_id"])
     assert plan["plan_id"].n_unique() <= 1
-    assert plan["new_budget"].sum() == plan["old_budget"].sum()
+    spending = plan.filter(~pl.col("pause"))
+    assert spending["new_budget"].sum() == plan["old_budget"].sum()
     broken = {
         k: v.to_dicts()
         for k, v in plan_violations(
@@ -594,7 +614,7 @@ def test_every_guard_holds_and_rule_pools_conserve_money(s: dict[str, Any]):
     }
     assert not broken, broken
     rows = plan.filter(pl.col("pool") == "r")
-    assert rows["new_budget"].sum() == rows["old_budget"].sum()
+    assert rows.filter(~pl.col("pause"))["new_budget"].sum() == rows["old_budget"].sum()
     cap = cfg.settings.learning_cap_pct
     for row in rows.iter_rows(named=True):
         old, new = row["old_budget"], row["new_budget"]

@@ -1,4 +1,5 @@
-"""The rebalance planner on small hand-made accounts with worked numbers (minor units, EUR)."""
+"""The seed's threshold policy through the allocator, on small hand-made accounts with worked
+numbers (minor units, EUR)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ import pytest
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.guards import plan_violations
-from budget_pipeline.engine.planner import plan_rebalance, plan_summary_markdown, pool_totals
+from budget_pipeline.engine.plan_text import plan_summary_markdown, pool_totals
+from budget_pipeline.engine.policy import plan_with_policies
 
 AS_OF = datetime(2026, 10, 30, 0, 0)
+
+
+def plan_rebalance(entities, scores, actions, config, **kwargs) -> pl.DataFrame:
+    """The plan of ``composite`` pools (the seed's thresholds): triggers → one allocation."""
+    return plan_with_policies(entities, scores, actions, config, **kwargs)
 
 
 def config(*pools: tuple[str, int, float, float], **settings) -> PoolsConfig:
@@ -87,7 +94,8 @@ def by_id(plan: pl.DataFrame) -> dict[str, dict]:
 
 def assert_safe(plan: pl.DataFrame, cfg: PoolsConfig, **kwargs) -> None:
     assert plan.schema == pl.Schema(contracts.PLAN)
-    assert plan["new_budget"].sum() == plan["old_budget"].sum()
+    # money is conserved among the budgets that spend: a paused holder's went to active ones
+    assert plan.filter(~pl.col("pause"))["new_budget"].sum() == plan["old_budget"].sum()
     broken = {
         k: v for k, v in plan_violations(plan, cfg, as_of=AS_OF, **kwargs).items() if v.height
     }
@@ -108,7 +116,7 @@ def test_worked_example_decrease_is_capped_and_funds_the_increase():
     assert rows["down"]["delta"] == -1_500
     assert rows["down"]["target_budget"] == 7_500  # the glide path continues next cycles
     assert rows["down"]["action"] == "decrease"
-    assert "glide path: step capped at 15 %" in rows["down"]["reason"]
+    assert "glide path: one step is at most 15 %" in rows["down"]["reason"]
     assert "score 0.40" in rows["down"]["reason"]
     assert rows["down"]["trigger"] == "decrease_trigger"
     assert rows["up"]["new_budget"] == 11_500
@@ -118,42 +126,45 @@ def test_worked_example_decrease_is_capped_and_funds_the_increase():
     assert_safe(plan, OPEN)
 
 
-def test_recipients_wanting_more_than_donors_free_are_scaled_by_largest_remainder():
-    # Donor frees 10 % of 100.00 = 10.00; recipients want 15.00 and 7.50 → 2:1 → 6.67 / 3.33.
+def test_freed_money_goes_to_the_best_scoring_recipient_first_and_crumbs_are_not_made():
+    # The donor frees 10 % of 100.00 = 10.00. r2 (0.95) wants 7.50 and gets it first; r1 (0.80)
+    # would get the 2.50 left, under its minimum move (3 % of 100.00): it sits the cycle out and
+    # the donor gives 7.50.
     plan = plan_rebalance(
         entities(("d", "a", 10_000), ("r1", "a", 10_000), ("r2", "a", 5_000)),
-        scores(d=0.45, r1=0.9, r2=0.9),
+        scores(d=0.45, r1=0.80, r2=0.95),
         actions(("d", "decrease", 10.0), ("r1", "increase", 15.0), ("r2", "increase", 15.0)),
         OPEN,
         as_of=AS_OF,
     )
     rows = by_id(plan)
-    assert rows["d"]["delta"] == -1_000
-    assert rows["d"]["target_budget"] == rows["d"]["new_budget"] == 9_000
-    assert (rows["r1"]["delta"], rows["r2"]["delta"]) == (667, 333)
-    assert "scaled down: not enough freed budget" in rows["r1"]["reason"]
-    assert rows["r1"]["target_budget"] == 11_500
+    assert (rows["d"]["delta"], rows["r2"]["delta"], rows["r1"]["delta"]) == (-750, 750, 0)
+    assert "minimum move of 3.00 EUR" in rows["r1"]["reason"]
+    assert "shrunk to what recipients could take" in rows["d"]["reason"]
     assert_safe(plan, OPEN)
 
 
-def test_three_recipients_share_one_euro_to_the_cent():
-    # 10.00 decreased 10 % frees exactly 1.00 for three equal recipients: 34 + 33 + 33.
-    plan = plan_rebalance(
-        entities(("d", "a", 1_000), ("r1", "a", 10_000), ("r2", "a", 10_000), ("r3", "a", 10_000)),
-        scores(d=0.4, r1=0.9, r2=0.9, r3=0.9),
-        actions(
-            ("d", "decrease", 10.0),
-            ("r1", "increase", 15.0),
-            ("r2", "increase", 15.0),
-            ("r3", "increase", 15.0),
-        ),
-        OPEN,
-        as_of=AS_OF,
+def test_a_euro_is_not_split_into_crumbs():
+    # 10.00 decreased 10 % frees 1.00 for three recipients of 100.00: any share is under their
+    # minimum move (3.00), so nothing moves; without a minimum move the best one takes it all.
+    ents = entities(
+        ("d", "a", 1_000), ("r1", "a", 10_000), ("r2", "a", 10_000), ("r3", "a", 10_000)
     )
+    acts = actions(
+        ("d", "decrease", 10.0),
+        ("r1", "increase", 15.0),
+        ("r2", "increase", 15.0),
+        ("r3", "increase", 15.0),
+    )
+    sc = scores(d=0.4, r1=0.9, r2=0.95, r3=0.9)
+    rows = by_id(plan_rebalance(ents, sc, acts, OPEN, as_of=AS_OF))
+    assert all(rows[e]["delta"] == 0 for e in ("d", "r1", "r2", "r3"))
+    no_minimum = config(("a", 1, 0, 100_000), min_move=0.0, min_move_pct=0.0)
+    plan = plan_rebalance(ents, sc, acts, no_minimum, as_of=AS_OF)
     rows = by_id(plan)
     assert rows["d"]["delta"] == -100
-    assert [rows[r]["delta"] for r in ("r1", "r2", "r3")] == [34, 33, 33]
-    assert_safe(plan, OPEN)
+    assert [rows[r]["delta"] for r in ("r1", "r2", "r3")] == [0, 100, 0]
+    assert_safe(plan, no_minimum)
 
 
 def test_donations_shrink_to_what_recipients_can_take():
@@ -167,15 +178,15 @@ def test_donations_shrink_to_what_recipients_can_take():
     )
     rows = by_id(plan)
     assert rows["d"]["delta"] == -500
-    assert "donation shrunk" in rows["d"]["reason"]
+    assert "shrunk to what recipients could take" in rows["d"]["reason"]
     assert rows["r"]["delta"] == 500
     assert rows["idle"]["action"] == "hold"
     assert_safe(plan, OPEN)
 
 
 def test_without_recipients_freed_budget_is_absorbed_by_scores_above_half():
-    # 200.00 decreased 25 % frees 30.00 (cap). Absorbers weigh score − 0.5: 0.4 vs 0.1, so a
-    # would take 24.00 but its own cap is 15.00; b takes the other 15.00 (cap 30.00).
+    # 200.00 decreased 25 % frees 30.00 (cap). Absorbers are served by score: a1 (0.9) takes
+    # its cap of 15.00, b1 (0.6) the other 15.00 (its cap is 30.00).
     plan = plan_rebalance(
         entities(("d", "a", 20_000), ("a1", "a", 10_000), ("b1", "a", 20_000), ("low", "a", 9_000)),
         scores(d=0.4, a1=0.9, b1=0.6, low=0.5),
@@ -188,7 +199,7 @@ def test_without_recipients_freed_budget_is_absorbed_by_scores_above_half():
     assert rows["a1"]["delta"] == 1_500
     assert rows["b1"]["delta"] == 1_500
     assert rows["low"]["delta"] == 0  # exactly on baseline absorbs nothing
-    assert "absorbs freed budget" in rows["a1"]["reason"]
+    assert "absorb freed budget" in rows["a1"]["reason"]
     assert rows["a1"]["action"] == "increase"
     assert rows["a1"]["trigger"] is None
     assert_safe(plan, OPEN)
@@ -220,7 +231,7 @@ def test_cross_tier_move_needs_the_score_margin():
 
     refused = by_id(plan_rebalance(ents, scores(d=0.50, r=0.55), acts, TWO_TIERS, as_of=AS_OF))
     assert refused["d"]["delta"] == refused["r"]["delta"] == 0
-    assert "cross-tier margin 0.1 not met" in refused["r"]["reason"]
+    assert "not 0.1 worse (cross-tier margin)" in refused["r"]["reason"]
     assert "no donor" in refused["r"]["reason"]
     assert "no recipient" in refused["d"]["reason"]
 
@@ -251,7 +262,7 @@ def test_same_pool_then_same_tier_before_other_tiers():
     assert rows["r_a2"]["delta"] == 500
     assert rows["r_b"]["delta"] == 0
     assert "same pool" in rows["r_a"]["reason"]
-    assert "same tier" in rows["r_a2"]["reason"]
+    assert "other pools of its tier" in rows["r_a2"]["reason"]
     assert_safe(plan, cfg)
 
 
@@ -369,11 +380,12 @@ def test_entities_cooling_down_never_move():
 def test_min_budget_binds_the_decrease():
     # 11.00 with a 10.00 minimum: the cap allows 1.65, the minimum only 1.00.
     mins = pl.DataFrame({"entity_id": ["d"], "min_budget": [1_000]})
+    no_minimum_move = config(("a", 1, 0, 100_000), min_move=0.0, min_move_pct=0.0)
     plan = plan_rebalance(
         entities(("d", "a", 1_100), ("r", "a", 10_000)),
         scores(d=0.3, r=0.9),
         actions(("d", "decrease", 25.0), ("r", "increase", 15.0)),
-        OPEN,
+        no_minimum_move,
         as_of=AS_OF,
         min_budgets=mins,
     )
@@ -382,11 +394,11 @@ def test_min_budget_binds_the_decrease():
     assert rows["d"]["target_budget"] == 825
     assert "min budget 10.00 EUR binds" in rows["d"]["reason"]
     assert rows["r"]["delta"] == 100
-    assert_safe(plan, OPEN, min_budgets=mins)
+    assert_safe(plan, no_minimum_move, min_budgets=mins)
 
 
 def test_default_min_budget_comes_from_settings():
-    cfg = config(("a", 1, 0, 100_000), min_adset_budget=99.0)
+    cfg = config(("a", 1, 0, 100_000), min_adset_budget=99.0, min_move=0.0, min_move_pct=0.0)
     plan = plan_rebalance(
         entities(("d", "a", 10_000), ("r", "a", 10_000)),
         scores(d=0.3, r=0.9),
@@ -397,22 +409,43 @@ def test_default_min_budget_comes_from_settings():
     assert by_id(plan)["d"]["new_budget"] == 9_900
 
 
-def test_pause_keeps_the_stored_budget_and_wins_over_decrease():
+def test_a_pause_frees_its_money_to_active_ad_sets_and_wins_over_a_decrease():
+    # p (50.00) is paused; five absorbers of 100.00 each take up to 15.00: 50.00 fits.
+    absorbers = [(f"r{i}", "a", 10_000) for i in range(5)]
     plan = plan_rebalance(
-        entities(("p", "a", 10_000), ("r", "a", 10_000)),
-        scores(p=0.2, r=0.9),
+        entities(("p", "a", 5_000), *absorbers),
+        scores(p=0.2, **{f"r{i}": 0.9 - i / 100 for i in range(5)}),
         actions(("p", "decrease", 25.0), ("p", "pause", None), ("p", "alert", None)),
         OPEN,
         as_of=AS_OF,
     )
     rows = by_id(plan)
-    assert rows["p"]["pause"] is True
-    assert rows["p"]["action"] == "pause"
-    assert rows["p"]["new_budget"] == rows["p"]["old_budget"] == 10_000
+    assert rows["p"]["pause"] is True and rows["p"]["action"] == "pause"
+    assert rows["p"]["new_budget"] == rows["p"]["old_budget"] == 5_000  # kept while paused
     assert rows["p"]["trigger"] == "pause_trigger"
     assert "alert (alert_trigger)" in rows["p"]["reason"]
     assert "decrease 25 % (decrease_trigger)" in rows["p"]["reason"]
-    assert rows["r"]["delta"] == 0  # nothing redistributed from a pause
+    assert "goes to active ad sets" in rows["p"]["reason"]
+    # the pool keeps spending its budget: the paused 50.00 now funds the best absorbers
+    assert [rows[f"r{i}"]["delta"] for i in range(5)] == [1_500, 1_500, 1_500, 500, 0]
+    spending = plan.filter(~pl.col("pause"))["new_budget"].sum()
+    assert spending == plan["old_budget"].sum()
+    assert_safe(plan, OPEN)
+
+
+def test_a_pause_whose_money_cannot_all_be_placed_waits_and_cuts_one_step():
+    plan = plan_rebalance(
+        entities(("p", "a", 10_000), ("r", "a", 10_000)),
+        scores(p=0.2, r=0.9),
+        actions(("p", "pause", None)),
+        OPEN,
+        as_of=AS_OF,
+    )
+    rows = by_id(plan)
+    assert rows["p"]["pause"] is False
+    assert (rows["p"]["delta"], rows["r"]["delta"]) == (-1_500, 1_500)
+    assert rows["p"]["target_budget"] == 0
+    assert "pause waits" in rows["p"]["reason"]
     assert_safe(plan, OPEN)
 
 

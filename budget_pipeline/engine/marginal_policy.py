@@ -1,0 +1,256 @@
+"""The marginal-return policy: money goes where the next euro earns the most (the default).
+
+Per budget holder, the fitted response curve (:mod:`~budget_pipeline.engine.response_curves`)
+gives the marginal return at today's budget. The policy proposes the allocation that equalises
+marginal returns — within each pool's floor and ceiling, the account's money conserved — and the
+:mod:`~budget_pipeline.engine.allocator` walks there in capped steps, re-measuring every cycle,
+so the plan converges where the *measured* marginal returns meet.
+
+It moves only on credible differences (statistical gating): a holder proposes a change only
+when its marginal return differs from its pool's equilibrium by more than ``gate_z`` posterior
+standard deviations, and by at least ``dead_band`` of its budget. The composite score (the
+seed's signals against each holder's own baseline) explains and gates every move: a holder
+whose score is below its pool's decrease threshold is not given more money, one above the
+increase threshold is not cut. It never pauses: a weak holder is cut step by step toward its
+minimum budget and regains money as soon as its marginal return is credibly higher again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from budget_pipeline import contracts
+from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.engine.allocator import PROPOSALS
+from budget_pipeline.engine.holders import budget_holders
+from budget_pipeline.engine.response_curves import (
+    budget_at_marginal,
+    fit_response_curves,
+    holder_daily,
+    log_marginal,
+)
+from budget_pipeline.money import minor_factor
+
+POLICY = "marginal_return"
+_BISECTION = 80
+
+
+@dataclass(frozen=True)
+class MarginalSettings:
+    half_life_days: float = 7.0  # recency of the curve fit
+    gate_z: float = 1.0  # posterior sds a marginal return must differ by to move
+    dead_band: float = 0.03  # a target within this share of the budget is no move
+
+
+def _solve_log_lambda(
+    group: np.ndarray,
+    n_groups: int,
+    curves: pl.DataFrame,
+    lo_budget: np.ndarray,
+    totals: np.ndarray,
+) -> np.ndarray:
+    """Per group, the log marginal return λ at which its holders' budgets (each at least
+    ``lo_budget``) add up to ``totals`` (bisection, vectorised over groups)."""
+    lo = np.full(n_groups, -40.0)
+    hi = np.full(n_groups, 40.0)
+    for _ in range(_BISECTION):
+        mid = (lo + hi) / 2
+        budgets = np.maximum(budget_at_marginal(curves, mid[group]), lo_budget)
+        spent = np.bincount(group, weights=budgets, minlength=n_groups)
+        too_much = spent > totals  # λ too low: raise it
+        lo = np.where(too_much, mid, lo)
+        hi = np.where(too_much, hi, mid)
+    return (lo + hi) / 2
+
+
+def _equal_marginal_targets(
+    frame: pl.DataFrame, curves: pl.DataFrame, config: PoolsConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (major units) equalising marginal returns over the movable holders, pools kept
+    within floor..ceiling; and each holder's pool equilibrium log λ."""
+    factor = minor_factor(config.currency)
+    pools = sorted(frame["pool"].unique().to_list())
+    p_idx = frame["pool"].replace_strict(pools, list(range(len(pools)))).to_numpy()
+    old = frame["old_budget"].to_numpy() / factor
+    movable = frame["movable"].to_numpy()
+    low = frame["min_budget"].to_numpy() / factor
+    fixed = np.bincount(p_idx, weights=np.where(movable, 0.0, old), minlength=len(pools))
+    budget = np.bincount(p_idx, weights=np.where(movable, old, 0.0), minlength=len(pools))
+    floor = np.array([config.floor_minor(p) for p in pools]) / factor - fixed
+    ceiling = np.array([config.ceiling_minor(p) for p in pools]) / factor - fixed
+    lo_pool = np.minimum(np.maximum(floor, 0.0), budget)  # a pool outside its bounds stays put
+    hi_pool = np.maximum(ceiling, budget)
+    idx = np.flatnonzero(movable)
+    sub = curves[idx]
+    # 1. across pools: one marginal return for the account, each pool clamped to its bounds
+    lo_g, hi_g = -40.0, 40.0
+    total = budget.sum()
+    for _ in range(_BISECTION):
+        mid = (lo_g + hi_g) / 2
+        b = np.maximum(budget_at_marginal(sub, np.full(idx.size, mid)), low[idx])
+        per_pool = np.bincount(p_idx[idx], weights=b, minlength=len(pools))
+        if np.clip(per_pool, lo_pool, hi_pool).sum() > total:
+            lo_g = mid
+        else:
+            hi_g = mid
+    b = np.maximum(budget_at_marginal(sub, np.full(idx.size, hi_g)), low[idx])
+    per_pool = np.clip(np.bincount(p_idx[idx], weights=b, minlength=len(pools)), lo_pool, hi_pool)
+    # rounding of the clamp may leave the total a hair off: scale the unclamped pools
+    per_pool *= total / per_pool.sum() if per_pool.sum() > 0 else 1.0
+    # 2. within each pool: its total at one marginal return
+    log_lam = _solve_log_lambda(p_idx[idx], len(pools), sub, low[idx], per_pool)
+    targets = old.copy()
+    targets[idx] = np.maximum(budget_at_marginal(sub, log_lam[p_idx[idx]]), low[idx])
+    lam = np.full(len(old), np.nan)
+    lam[idx] = log_lam[p_idx[idx]]
+    return targets, lam
+
+
+def propose_marginal(
+    entities: pl.DataFrame,
+    scores: pl.DataFrame,
+    daily: pl.DataFrame,
+    config: PoolsConfig,
+    *,
+    as_of: datetime,
+    pools: list[str],
+    min_budgets: pl.DataFrame | None = None,
+    settings: MarginalSettings | None = None,
+) -> pl.DataFrame:
+    """PROPOSALS for the holders of ``pools`` (the pools whose policy is this one).
+
+    ``daily``: per ad set and day (response_curves.daily_performance); ``scores``:
+    contracts.SCORES at ``as_of`` (status and score per holder).
+    """
+    settings = settings or MarginalSettings()
+    factor = minor_factor(config.currency)
+    holders = budget_holders(entities, config).filter(pl.col("pool").is_in(pools))
+    if holders.height == 0:
+        return contracts.empty(PROPOSALS)
+    latest = scores.sort("as_of").unique("entity_id", keep="last")
+    frame = holders.join(
+        latest.select("entity_id", pl.col("status").alias("score_status"), "score"),
+        on="entity_id",
+        how="left",
+    )
+    mins = (
+        min_budgets.group_by("entity_id").agg(pl.col("min_budget").max())
+        if min_budgets is not None
+        else pl.DataFrame(schema={"entity_id": pl.Utf8, "min_budget": pl.Int64})
+    )
+    frame = (
+        frame.join(mins, on="entity_id", how="left")
+        .with_columns(pl.col("min_budget").fill_null(config.min_adset_budget_minor))
+        .with_columns(
+            movable=(pl.col("status") == "ACTIVE").fill_null(False)
+            & ~pl.col("is_locked")
+            & (pl.col("score_status") == "scored").fill_null(False)
+        )
+        .sort("pool", "entity_id")
+    )
+    curve_in = frame.select(pl.col("entity_id").alias("holder_id"), "entity_type", "pool")
+    curves = fit_response_curves(
+        holder_daily(daily, curve_in),
+        curve_in,
+        as_of=as_of,
+        half_life_days=settings.half_life_days,
+        elasticity={p.name: p.response_elasticity for p in config.pools},
+    )
+    curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
+        curves, on="holder_id", how="left", maintain_order="left"
+    )
+    old_major = frame["old_budget"].to_numpy() / factor
+    targets, log_lam = _equal_marginal_targets(frame, curves, config)
+    merit = log_marginal(curves, old_major)
+    sd = curves["log_level_sd"].to_numpy()
+    z = (merit - log_lam) / np.where(sd > 0, sd, np.inf)
+    change = targets / np.maximum(old_major, 1e-9) - 1.0
+    out = frame.with_columns(
+        merit=pl.Series(merit),
+        eq=pl.Series(log_lam),
+        z=pl.Series(z),
+        change=pl.Series(change),
+        target_major=pl.Series(targets),
+        roas=pl.Series(np.exp(merit) / curves["elasticity"].to_numpy()),
+        conversions=curves["recent_conversions"],
+        pooled=curves["pooled_weight"],
+    )
+    thresholds = pl.DataFrame(
+        {
+            "pool": [p.name for p in config.pools],
+            "up_block": [p.thresholds.pause_below for p in config.pools],
+            "down_block": [p.thresholds.increase_above for p in config.pools],
+        }
+    )
+    out = out.join(thresholds, on="pool", how="left")
+    up, down = pl.col("change") > 0, pl.col("change") < 0
+    credible = (pl.col("z").abs() >= settings.gate_z) & (
+        pl.col("change").abs() >= settings.dead_band
+    )
+    score_blocks = (up & (pl.col("score") < pl.col("up_block"))) | (
+        down & (pl.col("score") > pl.col("down_block"))
+    )
+    move = pl.col("movable") & credible & ~score_blocks.fill_null(False)
+    target = (pl.col("target_major") * factor).round(0).cast(pl.Int64)
+    out = out.with_columns(
+        target_budget=pl.when(move).then(target).otherwise(None),
+        why=_why(config.currency, settings, score_blocks.fill_null(False), credible),
+    )
+    return out.select(
+        "entity_id",
+        "target_budget",
+        pl.lit(False).alias("pause"),
+        pl.col("merit").fill_nan(None),
+        pl.lit(POLICY).alias("trigger"),
+        "score",
+        "why",
+    ).cast(PROPOSALS)  # type: ignore[arg-type]
+
+
+def _num(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
+    return expr.round(decimals).cast(pl.Utf8)
+
+
+def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> pl.Expr:
+    marginal = pl.col("merit").exp()
+    equilibrium = pl.col("eq").exp()
+    head = pl.format(
+        "marginal return {} {} per {} vs {} at its pool's balance (ROAS {}, {} recent "
+        "purchases{}{})",
+        _num(marginal),
+        pl.lit(currency),
+        pl.lit(currency),
+        _num(equilibrium),
+        _num(pl.col("roas")),
+        pl.col("conversions").round(0).cast(pl.Int64),
+        pl.when(pl.col("pooled") > 0.5)
+        .then(pl.lit(", judged mostly by its pool"))
+        .otherwise(pl.lit("")),
+        pl.when(pl.col("score").is_not_null())
+        .then(pl.format("; score {}", _num(pl.col("score"))))
+        .otherwise(pl.lit("")),
+    )
+    verdict = (
+        pl.when(~pl.col("movable"))
+        .then(pl.lit("not moved (unscored, paused or locked)"))
+        .when(~credible)
+        .then(
+            pl.format(
+                "no move: within the noise ({} sd, moves from {})",
+                _num(pl.col("z").abs(), 1),
+                pl.lit(f"{settings.gate_z:g}"),
+            )
+        )
+        .when(score_blocks & (pl.col("change") > 0))
+        .then(pl.lit("no increase: its score is below its usual (decrease threshold)"))
+        .when(score_blocks)
+        .then(pl.lit("no cut: its score is above its usual (increase threshold)"))
+        .when(pl.col("change") > 0)
+        .then(pl.format("more money: toward {} a day", _num(pl.col("target_major"))))
+        .otherwise(pl.format("less money: toward {} a day", _num(pl.col("target_major"))))
+    )
+    return pl.concat_str([head, verdict], separator=": ")

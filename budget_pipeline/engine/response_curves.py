@@ -1,0 +1,198 @@
+"""Response curves: what each budget holder's next euro earns, with its uncertainty.
+
+Model (per budget holder h: an ad set with its own daily budget, or a CBO campaign with its ad
+sets' sums): expected purchase value per day at daily spend ``b`` (major units) is
+
+    value_h(b) = A_h · b ** e_pool
+
+a power curve with diminishing returns (0 < e < 1), the shape Meta's delivery shows and the
+one media-mix models fit (Hill/power saturation). Its marginal return is
+``m_h(b) = e · A_h · b ** (e − 1) = e · ROAS_h(b)``.
+
+Fitting, from the holder's own daily history (:func:`fit_response_curves`):
+
+- recency: each day weighs ``0.5 ** (age / half_life_days)``, so a structural shift shows up
+  within days while the rest of the history still steadies the estimate;
+- the level ``log A_h`` is estimated from the weighted value over the weighted ``spend ** e``;
+  its variance from the weighted conversion count (Poisson counts, a value per purchase with a
+  coefficient of variation ``VALUE_CV``) plus a floor for day-to-day efficiency drift;
+- partial pooling: the levels of a pool's holders are shrunk toward the pool's precision-
+  weighted mean by empirical Bayes (method of moments for the between-holder variance), so a
+  holder with a handful of conversions is judged mostly by its pool, one with hundreds by itself;
+- the curvature ``e`` is the pool's prior (``Pool.response_elasticity``, default 0.6): budgets
+  that barely moved in the history cannot identify it, and a capped glide path that re-measures
+  every cycle converges where the measured marginal returns meet whatever ``e`` is assumed.
+
+Everything is vectorised over holders (polars), with the uncertainty kept: ``log_level_sd`` is
+the posterior standard deviation of ``log A_h``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from budget_pipeline import db
+
+VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
+DRIFT_VAR = 0.005  # floor on a level's variance: efficiency wanders from day to day
+MIN_BETWEEN_VAR = 0.01  # never pool harder than a 10 % spread of levels within a pool
+DEFAULT_ELASTICITY = 0.6
+
+DAILY: dict[str, pl.DataType] = {
+    "holder_id": pl.Utf8(),
+    "date": pl.Date(),
+    "spend": pl.Float64(),
+    "conversions": pl.Float64(),
+    "purchase_value": pl.Float64(),
+}
+
+CURVES: dict[str, pl.DataType] = {
+    "holder_id": pl.Utf8(),
+    "pool": pl.Utf8(),
+    "elasticity": pl.Float64(),
+    "log_level": pl.Float64(),  # posterior mean of log A (value/day at 1 unit of spend/day)
+    "log_level_sd": pl.Float64(),  # its posterior standard deviation
+    "own_log_level": pl.Float64(),  # the holder's own estimate before pooling (null: no data)
+    "pooled_weight": pl.Float64(),  # share of the estimate taken from the pool (0..1)
+    "days": pl.Int64(),  # days with spend in the fitting window
+    "recent_spend": pl.Float64(),  # recency-weighted spend per day, major units
+    "recent_value": pl.Float64(),  # recency-weighted purchase value per day
+    "recent_conversions": pl.Float64(),  # recency-weighted conversions (sum, not per day)
+}
+
+
+def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> pl.DataFrame:
+    """Per ad set and day, over the ``days`` whole days before ``as_of``: spend, conversions
+    and purchase value (attribution-matured estimates)."""
+    return db.read(con, "select_daily_performance", {"as_of": as_of, "days": days})
+
+
+def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:
+    """Ad-set days summed per budget holder (an ad set with its own budget, or its CBO
+    campaign). ``holders``: holder_id, entity_type ('adset' | 'campaign')."""
+    campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
+    mapped = daily.with_columns(
+        holder_id=pl.when(pl.col("campaign_id").is_in(campaigns.implode()))
+        .then(pl.col("campaign_id"))
+        .otherwise(pl.col("adset_id"))
+    )
+    return (
+        mapped.filter(pl.col("holder_id").is_in(holders["holder_id"].implode()))
+        .group_by("holder_id", "date")
+        .agg(pl.col("spend", "conversions", "purchase_value").sum())
+        .select(list(DAILY))
+        .cast(DAILY)  # type: ignore[arg-type]
+        .sort("holder_id", "date")
+    )
+
+
+def fit_response_curves(
+    daily: pl.DataFrame,
+    holders: pl.DataFrame,
+    *,
+    as_of: datetime,
+    half_life_days: float = 7.0,
+    elasticity: dict[str, float] | None = None,
+) -> pl.DataFrame:
+    """One curve per holder (CURVES), pooled within its pool. ``daily`` is :data:`DAILY`;
+    ``holders``: holder_id, pool (a holder without days gets its pool's level)."""
+    elasticity = elasticity or {}
+    pools = holders.select("holder_id", "pool").unique("holder_id")
+    e_frame = pl.DataFrame(
+        {
+            "pool": pools["pool"].unique().sort(),
+        }
+    ).with_columns(
+        elasticity=pl.col("pool").replace_strict(
+            elasticity, default=DEFAULT_ELASTICITY, return_dtype=pl.Float64
+        )
+    )
+    today = as_of.date()
+    weighted = (
+        daily.join(pools, on="holder_id", how="inner")
+        .join(e_frame, on="pool", how="left")
+        .filter(pl.col("spend") > 0)
+        .with_columns(
+            w=pl.lit(0.5).pow(
+                (pl.lit(today) - pl.col("date")).dt.total_days().cast(pl.Float64) / half_life_days
+            )
+        )
+        .group_by("holder_id")
+        .agg(
+            days=pl.len().cast(pl.Int64),
+            weight=pl.col("w").sum(),
+            exposure=(pl.col("w") * pl.col("spend").pow(pl.col("elasticity"))).sum(),
+            value=(pl.col("w") * pl.col("purchase_value")).sum(),
+            conversions=(pl.col("w") * pl.col("conversions")).sum(),
+            spend=(pl.col("w") * pl.col("spend")).sum(),
+        )
+    )
+    aov = (
+        weighted.join(pools, on="holder_id")
+        .group_by("pool")
+        .agg(aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None))
+    )
+    own = (
+        weighted.join(pools, on="holder_id")
+        .join(aov, on="pool")
+        .with_columns(
+            # half a purchase at the pool's average value keeps log() finite for a holder with none
+            own_log_level=(pl.col("value") + 0.5 * pl.col("aov")).clip(1e-9, None).log()
+            - pl.col("exposure").log(),
+            own_var=(1.0 + VALUE_CV**2) / (pl.col("conversions") + 0.5) + DRIFT_VAR,
+        )
+        .drop("pool", "aov")
+    )
+    frame = pools.join(e_frame, on="pool", how="left").join(own, on="holder_id", how="left")
+    prior = (
+        frame.filter(pl.col("own_log_level").is_not_null())
+        .with_columns(precision=1.0 / pl.col("own_var"))
+        .group_by("pool")
+        .agg(
+            mu=(pl.col("own_log_level") * pl.col("precision")).sum() / pl.col("precision").sum(),
+            spread=pl.col("own_log_level").var(ddof=1).fill_null(0.0),
+            noise=pl.col("own_var").mean(),
+        )
+        .with_columns(tau2=(pl.col("spread") - pl.col("noise")).clip(MIN_BETWEEN_VAR, None))
+    )
+    out = frame.join(prior, on="pool", how="left").with_columns(
+        pooled_weight=pl.when(pl.col("own_log_level").is_null())
+        .then(1.0)
+        .otherwise(pl.col("own_var") / (pl.col("own_var") + pl.col("tau2")))
+    )
+    out = out.with_columns(
+        log_level=pl.when(pl.col("own_log_level").is_null())
+        .then(pl.col("mu"))
+        .otherwise(
+            pl.col("pooled_weight") * pl.col("mu")
+            + (1 - pl.col("pooled_weight")) * pl.col("own_log_level")
+        ),
+        log_level_sd=pl.when(pl.col("own_log_level").is_null())
+        .then(pl.col("tau2").sqrt())
+        .otherwise((1.0 / (1.0 / pl.col("own_var") + 1.0 / pl.col("tau2"))).sqrt()),
+        days=pl.col("days").fill_null(0),
+        recent_spend=(pl.col("spend") / pl.col("weight")).fill_null(0.0),
+        recent_value=(pl.col("value") / pl.col("weight")).fill_null(0.0),
+        recent_conversions=pl.col("conversions").fill_null(0.0),
+    )
+    return out.select(list(CURVES)).cast(CURVES).sort("pool", "holder_id")  # type: ignore[arg-type]
+
+
+def log_marginal(curves: pl.DataFrame, budget_major: np.ndarray) -> np.ndarray:
+    """log of each holder's marginal return (value per extra unit of spend) at ``budget``."""
+    e = curves["elasticity"].to_numpy()
+    return (
+        np.log(e)
+        + curves["log_level"].to_numpy()
+        + (e - 1.0) * np.log(np.maximum(budget_major, 1e-9))
+    )
+
+
+def budget_at_marginal(curves: pl.DataFrame, log_lambda: np.ndarray) -> np.ndarray:
+    """The daily budget (major units) at which each holder's marginal return is ``λ``."""
+    e = curves["elasticity"].to_numpy()
+    return np.exp((np.log(e) + curves["log_level"].to_numpy() - log_lambda) / (1.0 - e))
