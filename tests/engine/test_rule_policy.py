@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.engine.allocator import allocate
 from budget_pipeline.engine.guards import plan_violations
 from budget_pipeline.engine.meta_rules import TIME_PRESETS, MetaRule, RuleError, parse_rule
-from budget_pipeline.engine.allocator import allocate
 from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.rule_policy import (
     METRIC_NAMES,
