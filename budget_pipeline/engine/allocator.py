@@ -167,6 +167,17 @@ def allocate(
         small = (moved > 0) & (moved < min_move) & ~unplaced
         if not unplaced.any() and not small.any():
             break
+        # A step that can never reach the minimum move sits out at once; one cut short by
+        # scarce money only if it is its pool's last in line (the money may reach the minimum
+        # for the others once it is out).
+        never = small & (np.maximum(offer, want) < min_move)
+        if small.any() and not never.any():
+            priority = np.where(role == RECIPIENT, merit, -merit)  # lowest goes first
+            rows = np.flatnonzero(small)
+            last = rows[np.lexsort((priority[rows], pool_idx[rows]))]
+            first_of_pool = np.r_[True, pool_idx[last][1:] != pool_idx[last][:-1]]
+            never[last[first_of_pool]] = True
+        small = never
         role = np.where(unplaced, DONOR, np.where(small, HOLD, role))
         target_np = np.where(unplaced, 0, target_np)
         pause_waits |= unplaced
