@@ -98,7 +98,8 @@ def test_metadata_a_marketer_can_read(cycled):
     scores = result.asset_materializations_for_node("composite_scores")[-1].metadata
     assert "reason" in scores["scores_and_why"].value
     insights = result.asset_materializations_for_node("insights")[-1].metadata
-    assert insights["days"].value == SCENARIO.days
+    assert insights["window_days"].value == SCENARIO.days
+    assert insights["day"].value == ALL_KEYS[-1]  # each partition shows its own day
 
 
 def test_rerunning_a_partition_replaces_rows_and_never_duplicates(cycled, tmp_path):
