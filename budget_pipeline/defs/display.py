@@ -112,3 +112,13 @@ def ratio(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value:.{digits}f}"
+
+
+def major_money_columns(frame: pl.DataFrame, columns: list[str], currency: str) -> pl.DataFrame:
+    """``columns`` (major-unit floats: spend, value) replaced by their money text."""
+    return frame.with_columns(
+        [
+            pl.Series(c, [money_major(v, currency) for v in frame[c].to_list()], dtype=pl.Utf8)
+            for c in columns
+        ]
+    )
