@@ -173,7 +173,7 @@ def run_live_pass(
                 effective_at=source_clock(source),
             )
         )
-    rows += _rollback(con, steps, _ledger(con, plan_id), source, run_id)
+    rows += rollback_applied(con, steps, _ledger(con, plan_id), source, run_id)
     ledger = _ledger(con, plan_id)
     left = ledger.filter((pl.col("step") == "budget") & (pl.col("state") == "applied")).height
     return Pass(_write(con, rows), "incomplete" if left else "rolled_back", left)
@@ -274,7 +274,7 @@ def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, st
 # --- rollback -----------------------------------------------------------------------------
 
 
-def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
+def rollback_applied(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
     """Set every applied budget move back to its before-value: increases first (take money
     back), then decreases (return it), so no moment holds more money than the plan's before."""
     applied = (

@@ -125,7 +125,6 @@ def budget_utilisation(
     ).sort("tier", "pool")
 
 
-
 def trigger_fire_rate(
     con: duckdb.DuckDBPyConnection, config: PoolsConfig, as_of: datetime
 ) -> pl.DataFrame:
@@ -173,8 +172,8 @@ def learning_resets(
     learning limit: ``entity_id, pool, mode, before_budget, after_budget, change_pct``."""
     limit = config.settings.learning_limit_pct
     log = db.read(con, "select_action_log_between", {"start": as_of - WEEK, "end": as_of})
-    change = (pl.col("after_budget") - pl.col("before_budget")).abs() * 100 / pl.col(
-        "before_budget"
+    change = (
+        (pl.col("after_budget") - pl.col("before_budget")).abs() * 100 / pl.col("before_budget")
     )
     return (
         log.filter(pl.col("before_budget") > 0)
