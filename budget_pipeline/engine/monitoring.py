@@ -230,6 +230,13 @@ def score_drift(
             pl.col("mean_then").round(3),
             drift=drift.round(3),
             flagged=(drift.abs() >= DRIFT_THRESHOLD).fill_null(False),
+            note=pl.when(pl.col("mean_then").is_null())
+            .then(pl.lit(f"no scores {DRIFT_DAYS} days ago: history too short to compare"))
+            .when(pl.col("mean_now").is_null())
+            .then(pl.lit("no scored entity now"))
+            .when(drift.abs() >= DRIFT_THRESHOLD)
+            .then(pl.lit("recalibrate: review weights and thresholds"))
+            .otherwise(pl.lit("ok")),
         )
         .sort("tier", "pool")
     )

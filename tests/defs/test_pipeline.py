@@ -43,7 +43,9 @@ def test_definitions_load_with_every_asset_schedule_and_sensor():
         "ad_entities", "raw_insights", "insights", "entity_baselines", "composite_scores",
         "trigger_states", "rebalance_plan", "budget_execution", "action_log",
     } <= keys  # fmt: skip
-    assert {s.name for s in defs.schedules} == {"daily_cycle_schedule", "intraday_30min_schedule"}
+    assert {s.name for s in defs.schedules} == {
+        "daily_cycle_schedule", "intraday_30min_schedule", "weekly_monitoring_schedule",
+    }  # fmt: skip
     assert [s.name for s in defs.sensors] == [
         "execution_gate", "dead_run_reaper", "alert_on_plan_pause", "alert_on_failed_check", "alert_on_run_failure",
         "alert_on_partial_execution", "alert_on_score_drift",

@@ -267,7 +267,7 @@ def score_drift(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeRes
         frame = monitoring.score_drift(con, config, as_of, entities, _windows_needed(config))
     flagged = frame.filter(pl.col("flagged"))["pool"].to_list()
     table = frame.select(
-        "pool", "mean_now", "mean_then", "drift", "scored_now", "scored_then", "flagged"
+        "pool", "mean_now", "mean_then", "drift", "scored_now", "scored_then", "flagged", "note"
     )
     return dg.MaterializeResult(
         metadata={
@@ -276,11 +276,13 @@ def score_drift(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeRes
             events.FLAGGED_POOLS: dg.MetadataValue.json(flagged),
             events.DRIFT_TABLE: dg.MetadataValue.md(markdown_table(table)),
             "threshold": monitoring.DRIFT_THRESHOLD,
+            # only numbers that exist: a missing point is a gap in the plot, not a zero
             **{
-                f"{r['pool']}/mean_score": float(r["mean_now"] or 0.0)
+                f"{r['pool']}/{key}": float(r[column])
                 for r in frame.iter_rows(named=True)
+                for key, column in (("mean_score", "mean_now"), ("drift", "drift"))
+                if r[column] is not None
             },
-            **{f"{r['pool']}/drift": float(r["drift"] or 0.0) for r in frame.iter_rows(named=True)},
             **pool_bars(
                 frame["pool"].to_list(),
                 [float(v or 0.0) for v in frame["drift"]],
