@@ -252,3 +252,18 @@ def test_metadata_stays_bounded_and_the_chart_is_inline_and_on_disk(cycled):
     for node in ("composite_scores", "trigger_states"):
         assert _size(result.asset_materializations_for_node(node)[-1]) < MAX_METADATA_BYTES
     assert datetime.fromisoformat(meta["as_of"])  # a timestamp, as the alerts expect
+
+
+def test_baselines_name_each_ad_set_and_show_its_usual_numbers_as_money(cycled):
+    db_path, result, _ = cycled
+    meta = _values(result.asset_materializations_for_node("entity_baselines")[-1])
+    (table,) = parse_tables(meta["baselines"])
+    names = dict(
+        _query(
+            db_path, "SELECT entity_id, name FROM ad_entities WHERE entity_type = 'adset'"
+        ).iter_rows()
+    )
+    assert len(table.rows) == meta["entities"]
+    for row in table.rows:
+        assert row["name"] == names[row["entity_id"]]
+        assert row["spend"].endswith(" EUR") and row["ctr"].endswith(" %")

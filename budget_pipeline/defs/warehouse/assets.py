@@ -5,13 +5,14 @@ import dagster as dg
 from budget_pipeline import db
 from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, WAREHOUSE
+from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
 from budget_pipeline.defs.partition_metadata import add_daily_metadata
 from budget_pipeline.defs.partitions import daily_partitions
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.warehouse.metadata import baselines_table
 from budget_pipeline.defs.windows import pull_window
 from budget_pipeline.engine.cycle import cycle_as_of
-from budget_pipeline.engine.report import markdown_table
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
 
 
@@ -83,6 +84,8 @@ def entity_baselines(warehouse: Warehouse, pools: PoolsResource) -> dg.Materiali
         metadata={
             "as_of": str(as_of),
             "entities": frame.height,
-            "preview": dg.MetadataValue.md(markdown_table(frame.head(15))),
+            "baselines": dg.MetadataValue.md(
+                baselines_table(frame, entity_labels(entities), config.currency)
+            ),
         }
     )
