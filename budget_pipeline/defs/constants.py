@@ -5,7 +5,6 @@ WAREHOUSE = "warehouse"
 DECISIONS = "decisions"
 EXECUTION = "execution"
 MONITORING = "monitoring"
-ROLLBACK = "rollback"
 
 # Every asset that opens the DuckDB file takes a slot of this pool; dagster.yaml limits it to
 # one, so two runs never hold the single-writer file at once.
