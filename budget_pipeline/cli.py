@@ -161,6 +161,31 @@ def check() -> None:
     typer.echo("ok: a run can start")
 
 
+@app.command()
+def rollback(
+    plan_id: str = typer.Argument(..., help="The executed plan to set back (its plan_id)"),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also print Dagster's full log (always kept in a file)"
+    ),
+) -> None:
+    """Set an executed plan's budgets back to their before-values (budget_rollback_job).
+
+    Same guards, ledger and read-back-before-write as execution: a rerun after a crash sends
+    nothing twice, and a budget someone else changed since is skipped and reported.
+    """
+    from budget_pipeline.preflight import preflight_or_exit
+
+    preflight_or_exit()
+    home = ensure_dagster_home()
+    _quiet_warnings(verbose)
+    from budget_pipeline.cli_rollback import run_rollback
+    from budget_pipeline.cli_run import stop_on_signals
+
+    with stop_on_signals():
+        code = run_rollback(home, plan_id, verbose=verbose)
+    raise typer.Exit(code)
+
+
 from budget_pipeline.cli_rules import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")

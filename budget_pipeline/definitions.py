@@ -14,7 +14,10 @@ from budget_pipeline.defs.execution.assets import budget_execution
 from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
 from budget_pipeline.defs.jobs import budget_cycle_job, budget_execution_job
+from budget_pipeline.defs.monitoring.assets import MONITORING_ASSETS
+from budget_pipeline.defs.monitoring.jobs import monitoring_job, weekly_monitoring_schedule
 from budget_pipeline.defs.resources import default_resources
+from budget_pipeline.defs.rollback.job import budget_rollback_job
 from budget_pipeline.defs.run_health import dead_run_reaper
 from budget_pipeline.defs.schedules import daily_cycle_schedule, intraday_30min_schedule
 from budget_pipeline.defs.warehouse.assets import entity_baselines, insights
@@ -33,10 +36,11 @@ def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
             trigger_states,
             rebalance_plan,
             budget_execution,
+            *MONITORING_ASSETS,
         ],
         asset_checks=[rebalance_plan_guards],
-        jobs=[budget_cycle_job, budget_execution_job],
-        schedules=[daily_cycle_schedule, intraday_30min_schedule],
+        jobs=[budget_cycle_job, budget_execution_job, monitoring_job, budget_rollback_job],
+        schedules=[daily_cycle_schedule, intraday_30min_schedule, weekly_monitoring_schedule],
         sensors=[execution_gate, dead_run_reaper, *ALERT_SENSORS],
         # Dagster's console logger by default; `budget-pipeline run` selects "cli" (a log file
         # and one line per stage) through the run config.

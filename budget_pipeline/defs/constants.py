@@ -4,6 +4,7 @@ EXTRACTION = "extraction"
 WAREHOUSE = "warehouse"
 DECISIONS = "decisions"
 EXECUTION = "execution"
+MONITORING = "monitoring"
 
 # Every asset that opens the DuckDB file takes a slot of this pool; dagster.yaml limits it to
 # one, so two runs never hold the single-writer file at once.
@@ -13,5 +14,8 @@ PLAN_ID_TAG = "budget_pipeline/plan_id"
 # Set on an execution run when it ends: complete | incomplete | rolled_back | observed | held |
 # nothing | refused. The gate relaunches a plan whose newest run is incomplete or died.
 OUTCOME_TAG = "budget_pipeline/outcome"
+# Set on a budget_rollback_job run: the plan it rolls back (not PLAN_ID_TAG: the execution gate
+# must not take a rollback run for an execution of the plan).
+ROLLBACK_TAG = "budget_pipeline/rollback_plan_id"
 # Set on a run the gate launches to finish a plan an earlier run left unfinished.
 FINISH_TAG = "budget_pipeline/finish_attempt"

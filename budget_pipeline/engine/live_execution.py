@@ -173,7 +173,7 @@ def run_live_pass(
                 effective_at=source_clock(source),
             )
         )
-    rows += _rollback(con, steps, _ledger(con, plan_id), source, run_id)
+    rows += rollback_applied(con, steps, _ledger(con, plan_id), source, run_id)
     ledger = _ledger(con, plan_id)
     left = ledger.filter(pl.col("state") == "applied").height
     return Pass(_write(con, rows), "incomplete" if left else "rolled_back", left)
@@ -278,7 +278,7 @@ def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, st
 # --- rollback -----------------------------------------------------------------------------
 
 
-def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
+def rollback_applied(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
     """Set every applied move back: increases first (take money back), then decreases and
     pauses (return it: a paused holder is made ACTIVE again), so no moment holds more money
     than the plan's before."""
@@ -319,16 +319,23 @@ def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
 
 
 def _unpause(con, step: dict, source: AdSource, run_id) -> dict:
-    key = (step["plan_id"], step["entity_id"], step["step"])
+    """Reactivate what the plan paused, read back first: ``PAUSED`` → ``ACTIVE``; already
+    active → recorded without a call; anything else (deleted, archived) → skipped."""
+    key = (step["plan_id"], step["entity_id"], "pause")
+    status = None
     try:
-        if source.read_budget(step["entity_id"]).get("status") == "PAUSED":
+        status = source.read_budget(step["entity_id"]).get("status")
+        if status == "ACTIVE":
+            state, result, message = "rolled_back", "rolled_back", "already active again"
+        elif status == "PAUSED":
             source.set_status(step["entity_id"], "ACTIVE")
-            message = "rolled back: paused -> ACTIVE"
+            state, result, message = "rolled_back", "rolled_back", "rolled back: reactivated"
         else:
-            message = "already ACTIVE again"
-        _set_ledger(con, *key, "rolled_back", source_clock(source))
-        status = "rolled_back"
+            state, result = "rollback_skipped", "skipped"
+            message = f"not reactivated: its status is {status} now; not forced"
+        _set_ledger(con, *key, state, source_clock(source))
     except Exception as exc:  # stays 'applied': the next run tries again
-        status, message = "failed", f"rollback failed: {type(exc).__name__}: {exc}"
-    return _row(step, run_id, status, message, effective_at=source_clock(source),
-                before_status="PAUSED", after_status="ACTIVE")  # fmt: skip
+        result, message = "failed", f"rollback failed: {type(exc).__name__}: {exc}"
+    after = "ACTIVE" if result == "rolled_back" else status
+    return _row(step, run_id, result, message, effective_at=source_clock(source),
+                before_status=status, after_status=after)  # fmt: skip

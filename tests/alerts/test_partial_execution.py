@@ -53,9 +53,10 @@ def test_a_refused_budget_write_alerts_once_with_the_step_in_money(
     assert runner.run_cycle(instance, KEYS, resources=_resources(db_path)).success
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        entity, old, new = con.execute(
-            "SELECT entity_id, old_budget, new_budget FROM rebalance_plans "
-            "WHERE pool = 'testing' AND delta > 0 ORDER BY entity_id LIMIT 1"
+        entity, old, new, name = con.execute(
+            "SELECT p.entity_id, old_budget, new_budget, e.name FROM rebalance_plans AS p "
+            "JOIN ad_entities AS e USING (entity_id) "
+            "WHERE p.pool = 'testing' AND delta > 0 ORDER BY entity_id LIMIT 1"
         ).fetchone()
     finally:
         con.close()
@@ -77,9 +78,10 @@ def test_a_refused_budget_write_alerts_once_with_the_step_in_money(
     first = tick(alert_on_partial_execution, instance, pools_path=LIVE_POOLS)
     (text,) = webhook.texts()
     assert text.startswith(f"*Plan {plan_id} partly applied: 1 failed*")
-    line = next(line for line in text.splitlines() if line.startswith(f"• {entity}"))
+    # named as the action_log's entries name it: "UGC hook A (120210000010001)"
+    line = next(line for line in text.splitlines() if line.startswith(f"• {name} ({entity})"))
     money = f"budget {format_money(old, 'EUR')} → {format_money(new, 'EUR')}: failed — "
-    assert line.startswith(f"• {entity} (pool testing) {money}")
+    assert line.startswith(f"• {name} ({entity}) (pool testing) {money}")
     assert "Invalid parameter" in line
     assert f"/runs/{run.run_id}|" in text
     tick(alert_on_partial_execution, instance, first.cursor, pools_path=LIVE_POOLS)

@@ -59,7 +59,10 @@ def test_a_pause_in_the_default_plan_alerts_once_by_slack_and_mail(
     first = tick(alert_on_plan_pause, instance)
     (text,) = webhook.texts()
     assert f"Plan {plan['plan_id']} pauses 1 ad set(s) or campaign(s)" in text
-    assert f"• {PAUSED} in pool prospecting, daily budget 130.00 EUR kept: score_below_0.35" in text
+    assert (
+        f"• broad Advantage+ audience ({PAUSED}) in pool prospecting, daily budget 130.00 EUR "
+        "kept: score_below_0.35"
+    ) in text  # named as rebalance_plan's moves_table names it
     assert f"<http://127.0.0.1:3000/runs/{plan['run_id']}|run {plan['run_id'][:8]}>" in text
     (mail,) = plain_smtp.mailbox.parsed()
     assert mail["To"] == "marketing@example.com, ops@example.com"

@@ -43,7 +43,9 @@ def test_definitions_load_with_every_asset_schedule_and_sensor():
         "ad_entities", "raw_insights", "insights", "entity_baselines", "composite_scores",
         "trigger_states", "rebalance_plan", "budget_execution", "action_log",
     } <= keys  # fmt: skip
-    assert {s.name for s in defs.schedules} == {"daily_cycle_schedule", "intraday_30min_schedule"}
+    assert {s.name for s in defs.schedules} == {
+        "daily_cycle_schedule", "intraday_30min_schedule", "weekly_monitoring_schedule",
+    }  # fmt: skip
     assert [s.name for s in defs.sensors] == [
         "execution_gate", "dead_run_reaper", "alert_on_plan_pause", "alert_on_failed_check", "alert_on_run_failure",
         "alert_on_partial_execution", "alert_on_score_drift",
@@ -98,7 +100,8 @@ def test_metadata_a_marketer_can_read(cycled):
     scores = result.asset_materializations_for_node("composite_scores")[-1].metadata
     assert "reason" in scores["scores_and_why"].value
     insights = result.asset_materializations_for_node("insights")[-1].metadata
-    assert insights["days"].value == SCENARIO.days
+    assert insights["window_days"].value == SCENARIO.days
+    assert insights["day"].value == ALL_KEYS[-1]  # each partition shows its own day
 
 
 def test_rerunning_a_partition_replaces_rows_and_never_duplicates(cycled, tmp_path):

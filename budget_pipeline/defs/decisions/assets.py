@@ -22,15 +22,21 @@ from budget_pipeline.contracts import (
     conform,
     empty,
 )
+from budget_pipeline.defs.charts import charts_dir
 from budget_pipeline.defs.constants import DECISIONS, DUCKDB_POOL
+from budget_pipeline.defs.decisions.metadata import (
+    plan_metadata,
+    pool_performance,
+    score_metadata,
+    trigger_metadata,
+)
+from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.defs.warehouse.assets import entity_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
-from budget_pipeline.engine.plan_text import plan_summary_markdown, pool_totals
 from budget_pipeline.engine.policy import plan_with_policies
-from budget_pipeline.engine.report import markdown_table
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.rule_policy import rule_window_hours
 from budget_pipeline.engine.scoring import score_entities
@@ -41,7 +47,6 @@ from budget_pipeline.engine.triggers import (
     pending_evaluation_points,
     warmup_intervals,
 )
-from budget_pipeline.money import format_money
 
 # Days of history the response curves are fitted on (recency-weighted: see response_curves).
 CURVE_DAYS = 56
@@ -98,31 +103,8 @@ def composite_scores(
             staged_as="staged_composite_scores",
             params={"as_of": points},
         )
-    latest = scores.filter(pl.col("as_of") == pl.col("as_of").max())
-    by_pool = (
-        latest.group_by("pool")
-        .agg(
-            entities=pl.len(),
-            scored=(pl.col("status") == "scored").sum(),
-            mean_score=pl.col("score").mean().round(3),
-            min_score=pl.col("score").min().round(3),
-            max_score=pl.col("score").max().round(3),
-        )
-        .sort("pool")
-    )
-    why = latest.sort("score", descending=True, nulls_last=True).select(
-        "pool", "entity_id", "status", pl.col("score").round(3), "reason"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "as_of": str(points[-1]),
-            "evaluation_points": len(points),
-            "entities": latest.height,
-            "insufficient_data": int((latest["status"] == "insufficient_data").sum()),
-            "by_pool": dg.MetadataValue.md(markdown_table(by_pool)),
-            "scores_and_why": dg.MetadataValue.md(markdown_table(why, max_rows=60)),
-        }
-    )
+    metadata = score_metadata(scores, entity_labels(entities), config.currency)
+    return dg.MaterializeResult(metadata={"evaluation_points": len(points), **metadata})
 
 
 @dg.asset(
@@ -141,6 +123,7 @@ def trigger_states(
 ) -> dg.MaterializeResult:
     config = pools.load()
     with warehouse.connect() as con:
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
         state = _read_state(con)
         last_eval = state["last_eval_at"].max() if state.height else None
         latest_scored = db.scalar(con, "select_latest_score_time")
@@ -167,16 +150,15 @@ def trigger_states(
             actions = conform(
                 db.read(con, "select_trigger_actions_at", {"as_of": last_eval}), ACTIONS
             )
-    fired = actions.group_by("action").len().sort("action")
-    streaks = new_state.filter(pl.col("streak") > 0).sort("streak", descending=True)
     return dg.MaterializeResult(
-        metadata={
-            "new_intervals": len(points),
-            "as_of": str(points[-1] if points else last_eval),
-            "fired": dg.MetadataValue.md(markdown_table(fired)),
-            "actions": dg.MetadataValue.md(markdown_table(actions.drop("as_of"))),
-            "open_streaks": dg.MetadataValue.md(markdown_table(streaks, max_rows=30)),
-        }
+        metadata=trigger_metadata(
+            actions,
+            new_state,
+            entity_labels(entities),
+            entities.select("entity_id", "pool"),
+            new_intervals=len(points),
+            as_of=points[-1] if points else last_eval,
+        )
     )
 
 
@@ -231,6 +213,7 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             scope=db.scalar(con, "select_warehouse_id"),
         )
         plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+        performance = pool_performance(con, as_of, config.settings.interval_hours)
         stored = plan.with_columns(
             as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
         )
@@ -242,7 +225,18 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
             staged_as="staged_rebalance_plan",
             params={"plan_id": plan_id},
         )
-    metadata = plan_metadata(plan, plan_id, as_of, config.currency)
+    metadata = plan_metadata(
+        plan,
+        plan_id,
+        as_of,
+        config,
+        labels=entity_labels(entities),
+        entities=entities,
+        actions=actions,
+        scores=scores,
+        performance=performance,
+        charts=charts_dir(warehouse.database),
+    )
     # The execution gate finishes these (it reads this list from the event log).
     metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
     return dg.MaterializeResult(metadata=metadata)
@@ -271,27 +265,3 @@ def min_budgets(con, config, entities: pl.DataFrame) -> pl.DataFrame:
     return entities.select("entity_id").with_columns(
         min_budget=pl.lit(min_budget_minor(con, config), dtype=pl.Int64)
     )
-
-
-def plan_metadata(plan: pl.DataFrame, plan_id: str, as_of, currency: str) -> dict:
-    moved = plan.filter(pl.col("delta") != 0)
-    totals = pool_totals(plan)
-    pools_md = markdown_table(
-        totals.with_columns(
-            before=pl.col("before").map_elements(lambda v: format_money(v, currency), pl.Utf8),
-            after=pl.col("after").map_elements(lambda v: format_money(v, currency), pl.Utf8),
-        )
-    )
-    return {
-        "plan_id": plan_id,
-        "as_of": str(as_of),
-        "budget_holders": plan.height,
-        "moves": moved.height,
-        "increases": int((plan["delta"] > 0).sum()),
-        "decreases": int((plan["delta"] < 0).sum()),
-        "pauses": int(plan["pause"].sum()),
-        "money_moved": format_money(int(moved["delta"].clip(lower_bound=0).sum()), currency),
-        "conserved": bool(plan["new_budget"].sum() == plan["old_budget"].sum()),
-        "per_pool": dg.MetadataValue.md(pools_md),
-        "moves_table": dg.MetadataValue.md(plan_summary_markdown(plan, currency)),
-    }

@@ -7,10 +7,11 @@ from budget_pipeline import db
 from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION, OUTCOME_TAG
 from budget_pipeline.defs.decisions.assets import rebalance_plan
 from budget_pipeline.defs.decisions.checks import guard_results, latest_plan_id
+from budget_pipeline.defs.display import read_labels
 from budget_pipeline.defs.execution.gate import plan_gate
+from budget_pipeline.defs.execution.metadata import action_log_entries
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.engine.execution import execute_plan, execution_steps
-from budget_pipeline.engine.report import markdown_table
 
 
 class ExecutionConfig(dg.Config):
@@ -56,6 +57,7 @@ def budget_execution(
         with warehouse.connect() as con:
             result, plan_id, steps = _execute(context, config, con, cfg, account)
             log_rows = db.scalar(con, "select_action_log_count")
+            labels = read_labels(con)
     except PlanRefusedError:
         context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: "refused"})
         raise
@@ -65,9 +67,6 @@ def budget_execution(
         f"plan {plan_id}: {result.outcome}; {counts or 'nothing to do'}; "
         f"{result.already_done} already done"
         + (f"; {result.reconciled} interrupted call(s) settled" if result.reconciled else "")
-    )
-    shown = result.log.select(
-        "entity_id", "pool", "mode", "step", "before_budget", "after_budget", "status", "message"
     )
     yield dg.MaterializeResult(
         asset_key="budget_execution",
@@ -96,7 +95,7 @@ def budget_execution(
             "plan_id": plan_id,
             "appended": result.log.height,
             "total_rows": int(log_rows),
-            "entries": dg.MetadataValue.md(markdown_table(shown, max_rows=60)),
+            "entries": dg.MetadataValue.md(action_log_entries(result.log, labels, cfg.currency)),
         },
     )
     if result.outcome == "incomplete":

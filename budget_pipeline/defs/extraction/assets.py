@@ -9,6 +9,7 @@ from budget_pipeline import db
 from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.contracts import INSIGHTS, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, EXTRACTION
+from budget_pipeline.defs.partition_metadata import add_daily_metadata, daily_totals
 from budget_pipeline.defs.partitions import daily_partitions
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.windows import pull_window
@@ -150,14 +151,15 @@ def raw_insights(
             staged_as="staged_raw_insights",
             params={"start": window.start, "end": window.end},
         )
+    # Each partition shows its own day; the pull's window (re-pulled days included) is
+    # common to all of them.
+    add_daily_metadata(context, daily_totals(frame))
     return dg.MaterializeResult(
         metadata={
-            "rows": frame.height,
-            "adsets": frame["adset_id"].n_unique(),
             "pulled_from": str(window.start),
             "pulled_to": str(window.end),
             "restated_days": (window.partitions_start - window.start).days,
-            "spend": float(round(frame["spend"].sum(), 2)),
-            "conversions": float(frame["conversions"].sum()),
+            "pulled_rows": frame.height,
+            "pulled_spend": float(round(frame["spend"].sum(), 2)),
         }
     )

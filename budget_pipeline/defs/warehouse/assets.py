@@ -5,12 +5,14 @@ import dagster as dg
 from budget_pipeline import db
 from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, WAREHOUSE
+from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
+from budget_pipeline.defs.partition_metadata import add_daily_metadata
 from budget_pipeline.defs.partitions import daily_partitions
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.warehouse.metadata import baselines_table
 from budget_pipeline.defs.windows import pull_window
 from budget_pipeline.engine.cycle import cycle_as_of
-from budget_pipeline.engine.report import markdown_table
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
 
 
@@ -39,20 +41,21 @@ def insights(
             db.run(
                 con, "merge_insights_partition", {**params, "maturity": settings.maturity_curve()}
             )
-        rows, adsets, days, spend, conversions, value = db.one(
+        rows, _adsets, days, spend, _conversions, value = db.one(
             con, "select_insights_window_summary", params
         )
+        per_day = db.read(con, "select_insights_daily_summary", params)
         total_rows = db.scalar(con, "select_insights_count")
+    # Each partition shows its own day; the run's window (re-pulled days included) and the
+    # table are common to all of them.
+    add_daily_metadata(context, per_day)
     return dg.MaterializeResult(
         metadata={
-            "rows": int(rows),
-            "adsets": int(adsets),
-            "days": int(days),
             "window": f"{window.start} .. {window.end}",
-            "spend": float(round(spend, 2)),
-            "conversions": float(conversions),
-            "purchase_value": float(round(value, 2)),
-            "roas": float(round(value / spend, 3)) if spend else 0.0,
+            "window_days": int(days),
+            "window_rows": int(rows),
+            "window_spend": float(round(spend, 2)),
+            "window_roas": float(round(value / spend, 3)) if spend else 0.0,
             "table_rows_total": int(total_rows),
         }
     )
@@ -81,6 +84,8 @@ def entity_baselines(warehouse: Warehouse, pools: PoolsResource) -> dg.Materiali
         metadata={
             "as_of": str(as_of),
             "entities": frame.height,
-            "preview": dg.MetadataValue.md(markdown_table(frame.head(15))),
+            "baselines": dg.MetadataValue.md(
+                baselines_table(frame, entity_labels(entities), config.currency)
+            ),
         }
     )

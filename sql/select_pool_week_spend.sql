@@ -1,0 +1,11 @@
+-- Per pool: spend in [$start, $end) of the ad sets whose budget is daily (their own, or their
+-- campaign's), for budget utilisation over the week.
+SELECT a.pool, coalesce(sum(i.spend), 0) AS spend, count(DISTINCT i.date) AS days
+FROM insights AS i
+JOIN ad_entities AS a ON a.entity_id = i.adset_id
+LEFT JOIN ad_entities AS c ON c.entity_id = a.campaign_id AND c.entity_type = 'campaign'
+WHERE a.pool IS NOT NULL
+  AND (a.budget_type = 'daily' OR (a.budget_type IS NULL AND c.budget_type = 'daily'))
+  AND i.ts >= CAST($start AS TIMESTAMP) AND i.ts < CAST($end AS TIMESTAMP)
+GROUP BY a.pool
+ORDER BY a.pool;
