@@ -56,7 +56,7 @@ def _read_state(con) -> pl.DataFrame:
     return conform(db.read(con, "select_trigger_states"), TRIGGER_STATE)
 
 
-def _windows_needed(config) -> list[int]:
+def windows_needed(config) -> list[int]:
     """Window lengths the scores and the compound triggers read."""
     windows = {48, 72, 96}
     if config.settings.lookback_hours:
@@ -92,7 +92,7 @@ def composite_scores(
         ) or [last_eval or as_of]
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        windows = window_metrics(con, points, _windows_needed(config))
+        windows = window_metrics(con, points, windows_needed(config))
         baselines = compute_baselines(con, points, settings=settings, entities=entities)
         scores = score_entities(windows, baselines, entities, config)
         db.replace(
@@ -134,7 +134,7 @@ def trigger_states(
         )
         if points:
             scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
-            windows = window_metrics(con, points, _windows_needed(config))
+            windows = window_metrics(con, points, windows_needed(config))
             new_state, actions = evaluate_triggers(scores, windows, state, config)
             actions = conform(actions, ACTIONS)
             with db.transaction(con):

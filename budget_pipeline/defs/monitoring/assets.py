@@ -19,7 +19,7 @@ from budget_pipeline.alerts import events
 from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.defs.charts import charts_dir
 from budget_pipeline.defs.constants import DUCKDB_POOL, MONITORING
-from budget_pipeline.defs.decisions.assets import _windows_needed, rebalance_plan
+from budget_pipeline.defs.decisions.assets import rebalance_plan, windows_needed
 from budget_pipeline.defs.display import (
     entity_labels,
     major_money_columns,
@@ -264,7 +264,7 @@ def score_drift(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeRes
     with warehouse.connect() as con:
         as_of = cycle_as_of(con)
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        frame = monitoring.score_drift(con, config, as_of, entities, _windows_needed(config))
+        frame = monitoring.score_drift(con, config, as_of, entities, windows_needed(config))
     flagged = frame.filter(pl.col("flagged"))["pool"].to_list()
     table = frame.select(
         "pool", "mean_now", "mean_then", "drift", "scored_now", "scored_then", "flagged", "note"
