@@ -63,6 +63,9 @@ SCORES: dict[str, pl.DataType] = {
     "baseline_roas": pl.Float64(),
     "baseline_cpa": pl.Float64(),
     "baseline_ctr": pl.Float64(),
+    # standard deviations by which ROAS differs from the entity's own baseline, given its
+    # purchase count (engine.credibility); the score triggers act only beyond credible_z
+    "evidence_z": pl.Float64(),
     "reason": pl.Utf8(),  # why insufficient, or the dominant component
 }
 

@@ -15,6 +15,7 @@ from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
 from budget_pipeline.defs.jobs import budget_cycle_job, budget_execution_job
 from budget_pipeline.defs.monitoring.assets import MONITORING_ASSETS
+from budget_pipeline.defs.monitoring.calibration import score_calibration
 from budget_pipeline.defs.monitoring.jobs import monitoring_job, weekly_monitoring_schedule
 from budget_pipeline.defs.resources import default_resources
 from budget_pipeline.defs.rollback.job import budget_rollback_job
@@ -37,6 +38,7 @@ def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
             rebalance_plan,
             budget_execution,
             *MONITORING_ASSETS,
+            score_calibration,
         ],
         asset_checks=[rebalance_plan_guards],
         jobs=[budget_cycle_job, budget_execution_job, monitoring_job, budget_rollback_job],

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS composite_scores (
     baseline_roas  DOUBLE,
     baseline_cpa   DOUBLE,
     baseline_ctr   DOUBLE,
+    evidence_z     DOUBLE,   -- sds by which ROAS differs from baseline, given its purchases
     reason         VARCHAR,
     PRIMARY KEY (entity_id, as_of)
 );

@@ -83,6 +83,9 @@ class ScoreThresholds(_Strict):
     decrease_pct: Pct = 25.0
     pause_below: Unit = 0.35
     pause_persistence: Annotated[int, Field(ge=1, le=100)] = 1
+    # A threshold acts only on a deviation this many standard deviations credible given the
+    # purchase count (1.645: a 90 % interval excludes the baseline). 0 turns the gate off.
+    credible_z: Annotated[float, Field(ge=0, le=10)] = 1.645
 
     @model_validator(mode="after")
     def _ordered(self) -> ScoreThresholds:

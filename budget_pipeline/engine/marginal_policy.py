@@ -10,8 +10,8 @@ It moves only on credible differences (statistical gating): a holder proposes a 
 when its marginal return differs from its pool's equilibrium by more than ``gate_z`` posterior
 standard deviations, and by at least ``dead_band`` of its budget. The composite score (the
 seed's signals against each holder's own baseline) explains and gates every move: a holder
-whose score is below its pool's decrease threshold is not given more money, one above the
-increase threshold is not cut. It never pauses: a weak holder is cut step by step toward its
+whose score collapsed below its pool's pause threshold with a credibly lower ROAS is not given
+more money, one above the increase threshold with a credibly higher ROAS is not cut. It never pauses: a weak holder is cut step by step toward its
 minimum budget and regains money as soon as its marginal return is credibly higher again.
 """
 
@@ -41,9 +41,12 @@ _BISECTION = 80
 
 @dataclass(frozen=True)
 class MarginalSettings:
-    half_life_days: float = 7.0  # recency of the curve fit
+    half_life_days: float = 10.0  # recency of the curve fit
     gate_z: float = 1.0  # posterior sds a marginal return must differ by to move
     dead_band: float = 0.03  # a target within this share of the budget is no move
+    # sd of log e: the curvature is a prior (0.5–0.7 is typical), so pools' marginal returns
+    # are compared with that much doubt
+    elasticity_sd: float = 0.15
 
 
 def _solve_log_lambda(
@@ -67,11 +70,10 @@ def _solve_log_lambda(
     return (lo + hi) / 2
 
 
-def _equal_marginal_targets(
-    frame: pl.DataFrame, curves: pl.DataFrame, config: PoolsConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def _equal_marginal_targets(frame: pl.DataFrame, curves: pl.DataFrame, config: PoolsConfig):
     """Targets (major units) equalising marginal returns over the movable holders, pools kept
-    within floor..ceiling; and each holder's pool equilibrium log λ."""
+    within floor..ceiling; each holder's pool equilibrium log λ, its pool's total factor
+    (target ÷ current), its pool index, and the account's equilibrium log λ."""
     factor = minor_factor(config.currency)
     pools = sorted(frame["pool"].unique().to_list())
     p_idx = frame["pool"].replace_strict(pools, list(range(len(pools)))).to_numpy()
@@ -107,7 +109,8 @@ def _equal_marginal_targets(
     targets[idx] = np.maximum(budget_at_marginal(sub, log_lam[p_idx[idx]]), low[idx])
     lam = np.full(len(old), np.nan)
     lam[idx] = log_lam[p_idx[idx]]
-    return targets, lam
+    factor = np.where(budget > 0, per_pool / np.where(budget > 0, budget, 1.0), 1.0)
+    return targets, lam, factor[p_idx], p_idx, hi_g
 
 
 def propose_marginal(
@@ -133,7 +136,7 @@ def propose_marginal(
         return contracts.empty(PROPOSALS)
     latest = scores.sort("as_of").unique("entity_id", keep="last")
     frame = holders.join(
-        latest.select("entity_id", pl.col("status").alias("score_status"), "score"),
+        latest.select("entity_id", pl.col("status").alias("score_status"), "score", "evidence_z"),
         on="entity_id",
         how="left",
     )
@@ -164,15 +167,40 @@ def propose_marginal(
         curves, on="holder_id", how="left", maintain_order="left"
     )
     old_major = frame["old_budget"].to_numpy() / factor
-    targets, log_lam = _equal_marginal_targets(frame, curves, config)
+    targets, log_lam, pool_factor, p_idx, log_global = _equal_marginal_targets(
+        frame, curves, config
+    )
     merit = log_marginal(curves, old_major)
     sd = curves["log_level_sd"].to_numpy()
-    z = (merit - log_lam) / np.where(sd > 0, sd, np.inf)
+    movable = frame["movable"].to_numpy()
+    # Two decisions, each on its own evidence. Between pools: a pool's precision-weighted
+    # marginal return against the account's balance, known far better than any one holder's;
+    # if any pool is credibly off, every pool walks toward its balanced total (money must come
+    # from somewhere). Within a pool: a holder's marginal return against its pool's.
+    precision = np.where(movable & (sd > 0), 1.0 / np.maximum(sd, 1e-9) ** 2, 0.0)
+    n_pools = int(p_idx.max()) + 1 if p_idx.size else 0
+    weight = np.bincount(p_idx, weights=precision, minlength=n_pools)
+    pool_merit = np.bincount(p_idx, weights=precision * np.nan_to_num(merit), minlength=n_pools)
+    pool_merit = np.divide(pool_merit, weight, out=np.zeros(n_pools), where=weight > 0)
+    # a pool's marginal return also rests on its assumed curvature e: comparing pools, that
+    # uncertainty (elasticity_sd on log e) does not average out over the pool's holders
+    pool_sd = np.sqrt(1.0 / np.maximum(weight, 1e-12) + settings.elasticity_sd**2)
+    pool_z = np.divide(pool_merit - log_global, pool_sd, out=np.zeros(n_pools), where=weight > 0)
+    shift = np.abs(np.log(np.maximum(pool_factor, 1e-9)))
+    pools_move = bool(
+        (np.abs(pool_z) >= settings.gate_z)[np.unique(p_idx[movable])].any()
+        and (shift[movable] >= settings.dead_band).any()
+    )
+    follow = old_major * (pool_factor if pools_move else 1.0)
+    z = (merit - pool_merit[p_idx]) / np.where(sd > 0, sd, np.inf)
+    own = np.abs(z) >= settings.gate_z
+    targets = np.where(own, targets, follow)
     change = targets / np.maximum(old_major, 1e-9) - 1.0
     out = frame.with_columns(
         merit=pl.Series(merit),
         eq=pl.Series(log_lam),
         z=pl.Series(z),
+        pool_shift=pl.Series((pool_factor if pools_move else np.ones_like(pool_factor)) - 1.0),
         change=pl.Series(change),
         target_major=pl.Series(targets),
         roas=pl.Series(np.exp(merit) / curves["elasticity"].to_numpy()),
@@ -184,16 +212,20 @@ def propose_marginal(
             "pool": [p.name for p in config.pools],
             "up_block": [p.thresholds.pause_below for p in config.pools],
             "down_block": [p.thresholds.increase_above for p in config.pools],
+            "credible_z": [p.thresholds.credible_z for p in config.pools],
         }
     )
     out = out.join(thresholds, on="pool", how="left")
     up, down = pl.col("change") > 0, pl.col("change") < 0
-    credible = (pl.col("z").abs() >= settings.gate_z) & (
-        pl.col("change").abs() >= settings.dead_band
-    )
-    score_blocks = (up & (pl.col("score") < pl.col("up_block"))) | (
-        down & (pl.col("score") > pl.col("down_block"))
-    )
+    credible = pl.col("change").abs() >= settings.dead_band
+    # The score gates: no more money for a holder whose score has collapsed (below the pause
+    # threshold, credibly), no cut for one credibly above its increase threshold (its change
+    # may not show in its marginal return yet). A merely lower ROAS after an increase is the
+    # curve's diminishing return, not a reason to stop.
+    evidence = pl.col("evidence_z").fill_null(0.0)
+    score_blocks = (
+        up & (pl.col("score") < pl.col("up_block")) & (evidence <= -pl.col("credible_z"))
+    ) | (down & (pl.col("score") > pl.col("down_block")) & (evidence >= pl.col("credible_z")))
     move = pl.col("movable") & credible & ~score_blocks.fill_null(False)
     target = (pl.col("target_major") * factor).round(0).cast(pl.Int64)
     out = out.with_columns(
@@ -234,23 +266,34 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
         .then(pl.format("; score {}", _num(pl.col("score"))))
         .otherwise(pl.lit("")),
     )
+    pool_part = pl.when(pl.col("pool_shift").abs() >= settings.dead_band).then(
+        pl.format("its pool {} {} %", pl.when(pl.col("pool_shift") > 0).then(pl.lit("grows"))
+                  .otherwise(pl.lit("shrinks")), _num(pl.col("pool_shift").abs() * 100, 0))
+    )  # fmt: skip
+    own_part = pl.when(pl.col("z").abs() >= settings.gate_z).then(
+        pl.format("its own return is {} sd off its pool's", _num(pl.col("z").abs(), 1))
+    )
+    because = pl.concat_str([pool_part, own_part], separator="; ", ignore_nulls=True)
     verdict = (
         pl.when(~pl.col("movable"))
         .then(pl.lit("not moved (unscored, paused or locked)"))
         .when(~credible)
         .then(
             pl.format(
-                "no move: within the noise ({} sd, moves from {})",
+                "no move: within the noise ({} sd from its pool's return, moves from {}; "
+                "no credible pool shift)",
                 _num(pl.col("z").abs(), 1),
                 pl.lit(f"{settings.gate_z:g}"),
             )
         )
         .when(score_blocks & (pl.col("change") > 0))
-        .then(pl.lit("no increase: its score is below its usual (decrease threshold)"))
+        .then(pl.lit("no increase: its score collapsed, credibly (below the pause threshold)"))
         .when(score_blocks)
-        .then(pl.lit("no cut: its score is above its usual (increase threshold)"))
+        .then(pl.lit("no cut: its score is credibly above its usual (increase threshold)"))
         .when(pl.col("change") > 0)
-        .then(pl.format("more money: toward {} a day", _num(pl.col("target_major"))))
-        .otherwise(pl.format("less money: toward {} a day", _num(pl.col("target_major"))))
+        .then(pl.format("more money ({}): toward {} a day", because, _num(pl.col("target_major"))))
+        .otherwise(
+            pl.format("less money ({}): toward {} a day", because, _num(pl.col("target_major")))
+        )
     )
     return pl.concat_str([head, verdict], separator=": ")

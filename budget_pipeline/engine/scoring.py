@@ -187,6 +187,7 @@ def score_entities(
         .then(pl.lit("insufficient_data"))
         .otherwise(pl.lit("scored")),
         score=pl.when(~pl.col("insufficient")).then(pl.col("raw_score")),
+        evidence_z=pl.when(~pl.col("insufficient")).then(pl.col("evidence_z")).otherwise(0.0),
         reason=pl.when(pl.col("insufficient"))
         .then(_reason_insufficient(settings.min_history_days, settings.min_baseline_spend))
         .otherwise(_reason_scored(settings.frequency_threshold)),

@@ -37,6 +37,7 @@ import duckdb
 import polars as pl
 
 from budget_pipeline.config.pools import Settings
+from budget_pipeline.engine.credibility import evidence_z
 from budget_pipeline.sql import load_sql
 
 SUM_COLUMNS = ("spend", "impressions", "reach", "clicks", "conversions", "purchase_value")
@@ -120,6 +121,9 @@ SIGNALS: dict[str, pl.DataType] = {
     "s_frequency": pl.Float64(),
     "s_engagement": pl.Float64(),
     "s_velocity": pl.Float64(),
+    # standard deviations by which the window's ROAS differs from the baseline's, given its
+    # purchase count (engine.credibility): the score triggers act only beyond credible_z
+    "evidence_z": pl.Float64(),
 }
 
 # Spend volume for the lookback choice: average daily spend over the trailing 7 days. It
@@ -460,5 +464,9 @@ def compute_signals(
         s_frequency=frequency_component(pl.col("frequency"), settings.frequency_threshold, k),
         s_engagement=relative_component(pl.col("ctr"), pl.col("baseline_ctr"), k),
         s_velocity=relative_component(pl.col("velocity_late"), pl.col("velocity_early"), k),
+        evidence_z=evidence_z(
+            pl.col("conversions"),
+            pl.when(pl.col("baseline_roas") > 0).then(pl.col("roas") / pl.col("baseline_roas")),
+        ),
     )
     return _cast(out, SIGNALS).sort("as_of", "entity_type", "entity_id")

@@ -204,16 +204,23 @@ def _conditions(scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig
     frames = []
     for pool in config.pools:
         rows = scores.filter(pl.col("pool") == pool.name).select(
-            *keys, "score", "pool", scored=pl.col("status") == "scored"
+            *keys,
+            "score",
+            "pool",
+            scored=pl.col("status") == "scored",
+            z=pl.col("evidence_z").fill_null(0.0),
         )
         if rows.height == 0:
             continue
         t = pool.thresholds
         score_specs = _score_specs(pool, config.settings.cooldown_hours)
+        # A threshold acts only on a deviation the purchase count makes credible (issue 9):
+        # an entity on its own baseline holds, whatever a noisy score says.
+        up, down = pl.col("z") >= t.credible_z, pl.col("z") <= -t.credible_z
         score_conditions = [
-            pl.col("score") > t.increase_above,
-            pl.col("score") < t.decrease_below,
-            pl.col("score") < t.pause_below,
+            (pl.col("score") > t.increase_above) & up,
+            (pl.col("score") < t.decrease_below) & down,
+            (pl.col("score") < t.pause_below) & down,
         ]
         for spec, condition in zip(score_specs, score_conditions, strict=True):
             frames.append(
@@ -276,6 +283,36 @@ def evaluate_triggers(
     over unchanged) and the ACTIONS fired at the latest ``as_of`` in ``scores``; triggers
     firing at earlier points (warm-up, catch-up) update the state only.
     """
+    state, fired = _advance(scores, windows, state, config)
+    specs = trigger_specs(config)
+    if scores.height == 0 or fired.height == 0:
+        return state, pl.DataFrame(schema=ACTIONS)
+    latest = scores["as_of"].max()
+    at_latest = scores.filter(pl.col("as_of") == latest).select("entity_id", "as_of", "score")
+    actions = (
+        fired.filter(pl.col("as_of") == latest)
+        .join(_actions_frame(specs), on=["pool", "trigger"], how="inner")
+        .join(at_latest, on=["entity_id", "as_of"], how="left")
+        .sort("entity_id", "trigger", "order")
+    )
+    return state, conform(actions, ACTIONS)
+
+
+def firing_history(
+    scores: pl.DataFrame, windows: pl.DataFrame, state: pl.DataFrame, config: PoolsConfig
+) -> pl.DataFrame:
+    """Every action fired at every point of ``scores`` (not only the latest): entity_id,
+    pool, trigger, as_of, action — e.g. to measure a fire rate over an observation phase."""
+    _, fired = _advance(scores, windows, state, config)
+    return fired.join(_actions_frame(trigger_specs(config)), on=["pool", "trigger"]).select(
+        "entity_id", "pool", "trigger", "as_of", "action"
+    )
+
+
+def _advance(
+    scores: pl.DataFrame, windows: pl.DataFrame, state: pl.DataFrame, config: PoolsConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The state after every point of ``scores``, and every (entity, trigger) firing."""
     scores = conform(scores, SCORES)
     state = conform(state, TRIGGER_STATE)
     specs = trigger_specs(config)
@@ -325,15 +362,5 @@ def evaluate_triggers(
         fired.append(step.filter(pl.col("fire")).select("entity_id", "pool", "trigger", "as_of"))
 
     state = state.sort(_KEYS)
-    if scores.height == 0 or not fired:
-        return state, pl.DataFrame(schema=ACTIONS)
-    latest = scores["as_of"].max()
-    at_latest = scores.filter(pl.col("as_of") == latest).select("entity_id", "as_of", "score")
-    actions = (
-        pl.concat(fired)
-        .filter(pl.col("as_of") == latest)
-        .join(_actions_frame(specs), on=["pool", "trigger"], how="inner")
-        .join(at_latest, on=["entity_id", "as_of"], how="left")
-        .sort("entity_id", "trigger", "order")
-    )
-    return state, conform(actions, ACTIONS)
+    schema = {"entity_id": pl.Utf8, "pool": pl.Utf8, "trigger": pl.Utf8, "as_of": pl.Datetime("us")}
+    return state, pl.concat(fired) if fired else pl.DataFrame(schema=schema)

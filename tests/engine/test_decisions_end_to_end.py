@@ -53,7 +53,8 @@ def _scores(a_scores: list[float]) -> pl.DataFrame:
         for entity, score in (("a", a_score), ("b", 0.62)):
             rows.append({"entity_id": entity, "entity_type": "adset", "campaign_id": "c1",
                          "pool": "prospecting", "as_of": as_of, "status": "scored",
-                         "score": score, "spend": 300.0, "reason": "test"})  # fmt: skip
+                         "score": score, "spend": 300.0, "reason": "test",
+                         "evidence_z": 0.0 if score == 0.5 else (3.0 if score > 0.5 else -3.0)})  # fmt: skip
     frame = pl.DataFrame(rows)
     missing = {c: pl.lit(None, t) for c, t in SCORES.items() if c not in frame.columns}
     return conform(frame.with_columns(**missing), SCORES)

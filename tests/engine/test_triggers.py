@@ -42,9 +42,16 @@ def _config(interval_hours: int = 24, thresholds=None, triggers=None, **pool) ->
     )
 
 
-def _scores(points: list[datetime], values: list[float | None], entity="a1") -> pl.DataFrame:
-    """One entity's scores; None = insufficient_data."""
+def _scores(
+    points: list[datetime], values: list[float | None], entity="a1", credible=None
+) -> pl.DataFrame:
+    """One entity's scores; None = insufficient_data. Unless ``credible`` is given, every
+    score is a credible deviation in its direction (a well-measured ad set): above 0.5 up,
+    at or below 0.5 down."""
     n = len(points)
+    if credible is None:
+        credible = [0 if v is None else (1 if v > 0.5 else -1) for v in values]
+    evidence = [3.0 * c for c in credible]  # 3 sds: well beyond the default credible_z
     return conform(
         pl.DataFrame(
             {
@@ -59,9 +66,10 @@ def _scores(points: list[datetime], values: list[float | None], entity="a1") -> 
                 "s_velocity": [0.5] * n,
                 **{c: [1.0] * n for c in ("spend", "roas", "cpa", "frequency", "ctr")},
                 **{c: [1.0] * n for c in ("baseline_roas", "baseline_cpa", "baseline_ctr")},
+                "evidence_z": evidence,
                 "reason": ["test"] * n,
             },
-            schema_overrides={"score": pl.Float64},
+            schema_overrides={"score": pl.Float64, "evidence_z": pl.Float64},
         ),
         SCORES,
     )
@@ -353,3 +361,16 @@ def test_compound_trigger_on_a_cbo_campaign_reads_its_adsets_sums():
         ("cbo", "decrease"),
         ("cbo", "flag_creative"),
     ]
+
+
+def test_an_entity_on_its_own_baseline_holds_however_the_score_wobbles():
+    """Issue 9, failure mode 2 ("neutral is a decrease"): scores of 0.48–0.54 around an
+    unchanged baseline fired score_below_0.55 again and again. A deviation must be credible
+    given the purchase count before a threshold acts on it."""
+    points = [T0 + timedelta(days=i) for i in range(10)]
+    wobble = [0.50, 0.52, 0.48, 0.54, 0.49, 0.51, 0.47, 0.53, 0.50, 0.46]
+    _, actions = _run(_config(), _scores(points, wobble, credible=[0] * 10))
+    assert actions.height == 0
+    # the same scores with a credibly lower ROAS are a real dip: the decrease fires
+    _, actions = _run(_config(), _scores(points, wobble, credible=[-1] * 10))
+    assert "decrease" in actions["action"].to_list()

@@ -1,0 +1,139 @@
+"""The marginal-return policy and its response curves, on hand-made daily histories.
+
+Issue 9's failure modes 3 ("nothing ever scales up") and 4 ("direction ignores marginal
+return"): ad sets all "on their own baseline" never moved money before, however different what
+their next euro earns.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from budget_pipeline import contracts
+from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.engine.guards import plan_violations
+from budget_pipeline.engine.policy import plan_with_policies
+from budget_pipeline.engine.response_curves import fit_response_curves, holder_daily
+
+AS_OF = datetime(2026, 10, 30)
+DAYS = 42
+
+
+def config(**settings) -> PoolsConfig:
+    return PoolsConfig(
+        settings=settings,
+        pools=[{"name": "p", "tier": 1, "floor": 0, "ceiling": 100_000,
+                "policy": "marginal_return"}],
+    )  # fmt: skip
+
+
+def entities(budgets: dict[str, int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
+          "status": "ACTIVE", "budget_type": "daily", "daily_budget": b, "currency": "EUR",
+          "pool": "p", "locked": False} for e, b in budgets.items()],
+        schema=contracts.AD_ENTITIES,
+    )  # fmt: skip
+
+
+def scores(**by_entity: float) -> pl.DataFrame:
+    """Scores at AS_OF; below 0.5 with credibly lower ROAS (evidence −3 sd), else on baseline."""
+    return pl.DataFrame(
+        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": "p",
+          "as_of": AS_OF, "status": "scored", "score": s,
+          "evidence_z": -3.0 if s < 0.5 else 0.0} for e, s in by_entity.items()],
+        schema={"entity_id": pl.Utf8, "entity_type": pl.Utf8, "campaign_id": pl.Utf8,
+                "pool": pl.Utf8, "as_of": pl.Datetime("us"), "status": pl.Utf8,
+                "score": pl.Float64, "evidence_z": pl.Float64},
+    ).with_columns(
+        **{c: pl.lit(None, t) for c, t in contracts.SCORES.items()
+           if c not in ("entity_id", "entity_type", "campaign_id", "pool", "as_of", "status",
+                        "score", "evidence_z")}
+    )  # fmt: skip
+
+
+def history(levels: dict[str, tuple[float, float]], seed: int = 1, aov: float = 50.0):
+    """Daily rows: ``{adset: (spend per day, value per unit spend)}`` with Poisson purchases."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for adset, (spend, roas) in levels.items():
+        for d in range(DAYS):
+            conversions = rng.poisson(spend * roas / aov)
+            rows.append(
+                {"adset_id": adset, "campaign_id": f"c_{adset}",
+                 "date": AS_OF.date() - timedelta(days=DAYS - d), "spend": spend,
+                 "conversions": float(conversions), "purchase_value": conversions * aov}
+            )  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def plan(budgets, levels, score_by=None, **settings) -> pl.DataFrame:
+    cfg = config(**settings)
+    ents = entities(budgets)
+    sc = scores(**(score_by or dict.fromkeys(budgets, 0.5)))
+    out = plan_with_policies(
+        ents, sc, pl.DataFrame(schema=contracts.ACTIONS), cfg, as_of=AS_OF,
+        daily=history(levels),
+    )  # fmt: skip
+    broken = {k: v for k, v in plan_violations(out, cfg, as_of=AS_OF).items() if v.height}
+    assert broken == {}
+    assert out["new_budget"].sum() == out["old_budget"].sum()
+    return out
+
+
+def test_money_goes_where_the_next_euro_earns_more_though_both_are_on_their_baseline():
+    # Both ad sets score 0.5 (on their own baseline): the old engine moved nothing. One earns a
+    # ROAS of 4, the other 2, at the same 100.00 a day: the strong one gets a capped step.
+    out = plan({"strong": 10_000, "weak": 10_000}, {"strong": (100.0, 4.0), "weak": (100.0, 2.0)})
+    moves = dict(out.select("entity_id", "delta").iter_rows())
+    assert moves == {"strong": 1_500, "weak": -1_500}
+    reasons = dict(out.select("entity_id", "reason").iter_rows())
+    assert "marginal return" in reasons["strong"] and "more money" in reasons["strong"]
+    assert "less money" in reasons["weak"]
+    target = dict(out.select("entity_id", "target_budget").iter_rows())
+    assert target["strong"] > 11_500  # the equal-marginal allocation is further: a glide path
+
+
+def test_equal_returns_within_the_noise_move_nothing():
+    out = plan({"a": 10_000, "b": 10_000}, {"a": (100.0, 2.05), "b": (100.0, 1.95)})
+    assert (out["delta"] == 0).all()
+    assert all("within the noise" in r for r in out["reason"].to_list())
+
+
+def test_a_holder_whose_score_collapsed_is_not_given_more():
+    out = plan(
+        {"strong": 10_000, "weak": 10_000},
+        {"strong": (100.0, 4.0), "weak": (100.0, 2.0)},
+        score_by={"strong": 0.2, "weak": 0.5},
+    )
+    assert (out["delta"] == 0).all()
+    reason = out.filter(pl.col("entity_id") == "strong")["reason"][0]
+    assert "no increase: its score collapsed, credibly" in reason
+
+
+def test_curves_pool_thin_holders_toward_their_pool_and_follow_a_recent_shift():
+    daily = history(
+        {"big1": (200.0, 3.0), "big2": (200.0, 3.0), "thin": (2.0, 8.0), "big3": (200.0, 3.0)}
+    )
+    # big3 became twice as good 7 days ago
+    daily = daily.with_columns(
+        purchase_value=pl.when(
+            (pl.col("adset_id") == "big3") & (pl.col("date") >= date(2026, 10, 23))
+        )
+        .then(pl.col("purchase_value") * 2)
+        .otherwise(pl.col("purchase_value"))
+    )
+    holders = pl.DataFrame(
+        {"holder_id": ["big1", "big2", "thin", "big3"], "entity_type": ["adset"] * 4,
+         "pool": ["p"] * 4}
+    )  # fmt: skip
+    curves = fit_response_curves(holder_daily(daily, holders), holders, as_of=AS_OF)
+    rows = {r["holder_id"]: r for r in curves.iter_rows(named=True)}
+    assert rows["thin"]["pooled_weight"] > 0.5 > rows["big1"]["pooled_weight"]
+    assert rows["thin"]["log_level_sd"] > rows["big1"]["log_level_sd"]
+    # the shift shows: big3's level is well above big1's although most of its history is not
+    assert rows["big3"]["log_level"] - rows["big1"]["log_level"] > np.log(1.3)  # all days: 1.17
+    assert abs(rows["big2"]["log_level"] - rows["big1"]["log_level"]) < np.log(1.2)
