@@ -1,0 +1,192 @@
+"""Review of issue 7: sequences that break the money invariant or wedge a started plan.
+
+Each test fails on 45c7321. Real HTTP to the Graph API double, the real Dagster machinery (the
+execution gate's own request logic, the job executed as the daemon would).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from dagster_helpers import ALL_KEYS
+from live_helpers import (
+    LIVE_POOLS,
+    TOKEN,
+    assert_plan_complete_or_rolled_back,
+    budgets_at,
+    live_cycle,
+    live_resources,
+    stored_plans,
+)
+from meta_double_helpers import FAST_RETRY
+
+from budget_pipeline import runner
+from budget_pipeline.config.pools import load_pools
+from budget_pipeline.defs.constants import OUTCOME_TAG, PLAN_ID_TAG
+from budget_pipeline.defs.execution.sensors import gate_request
+from budget_pipeline.engine.execution import execute_plan, execution_steps
+from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
+from budget_pipeline.sources.graph_double import serve_double
+from budget_pipeline.sources.meta_api import MetaApiSource
+from budget_pipeline.sources.simulated import SimulatedAccount, load_scenario
+
+KEYS = ALL_KEYS[-35:]
+BAD_PARAM = {"status": 400, "code": 100, "message": "Invalid parameter"}
+
+
+@pytest.fixture
+def double(monkeypatch):
+    account = SimulatedAccount(load_scenario(DEFAULT_SCENARIO_PATH))
+    with serve_double(account, token=TOKEN) as handle:
+        for key, value in handle.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("META_ASYNC_POLL_SECONDS", "0.05")
+        yield handle
+
+
+def _launch(instance, db_path, request, pools=LIVE_POOLS):
+    return runner.run_execution(
+        instance,
+        resources=live_resources(db_path, pools),
+        run_config=request.run_config,
+        tags=request.tags,
+    )
+
+
+def _tick_and_launch(instance, db_path, pools=LIVE_POOLS) -> list:
+    tick = gate_request(instance, None)
+    requests = [] if isinstance(tick, dg.SkipReason) else list(tick.run_requests or [])
+    return [_launch(instance, db_path, r, pools) for r in requests]
+
+
+def _skip_message(instance) -> str:
+    tick = gate_request(instance, None)
+    if isinstance(tick, dg.SkipReason):
+        return tick.skip_message or ""
+    return (tick.skip_reason.skip_message if tick.skip_reason else "") or ""
+
+
+def _half_applied_plan(instance, double, db_path, pools=LIVE_POOLS) -> tuple[str, pl.DataFrame]:
+    """A cycle, then the gate's execution run: the donor lands, a recipient is refused."""
+    live_cycle(instance, db_path, KEYS, pools)
+    plan = stored_plans(db_path)
+    recipient = plan.filter(pl.col("pool") == "testing", pl.col("delta") > 0).row(0, named=True)
+    double.faults.push({"match": f"POST /v25.0/{recipient['entity_id']}", **BAD_PARAM})
+    (first,) = gate_request(instance, None).run_requests
+    assert not _launch(instance, db_path, first, pools).success
+    plan_id = first.tags[PLAN_ID_TAG]
+    assert instance.get_run_by_id(
+        instance.get_run_records(dg.RunsFilter(tags={PLAN_ID_TAG: plan_id}))[0].dagster_run.run_id
+    ).tags[OUTCOME_TAG] == "incomplete"
+    rows = plan.filter(pl.col("plan_id") == plan_id)
+    with pytest.raises(AssertionError, match="money was lost or created"):
+        assert_plan_complete_or_rolled_back(double, rows)  # half-applied now
+    return plan_id, rows
+
+
+def test_a_token_that_expires_mid_plan_leaves_the_money_lost_for_good(double, tmp_path):
+    """Token expiry (code 190) for a few minutes right after a partly applied plan.
+
+    Expected: once the token is renewed, the next gate tick finishes or rolls back the plan.
+    Observed: every gate tick relaunches it at once (60 s apart), each run fails in a second,
+    and after MAX_RUNS_PER_PLAN=6 runs the gate gives up for good: the donor's decrease stays,
+    the recipients are never funded, and the testing pool is held for every later cycle.
+    """
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "expired.duckdb"
+    plan_id, rows = _half_applied_plan(instance, double, db_path)
+
+    double.double._token = "expired"  # the long-lived token expired; the user renews it later
+    for _ in range(8):  # eight gate ticks: eight minutes of the sensor's 60 s interval
+        for run in _tick_and_launch(instance, db_path):
+            assert not run.success
+    double.double._token = TOKEN  # renewed
+
+    for _ in range(3):
+        _tick_and_launch(instance, db_path)
+    assert "left unfinished" not in _skip_message(instance), _skip_message(instance)
+    assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
+
+
+def _pools_with_kill_switch(tmp_path: Path, on: bool) -> Path:
+    path = tmp_path / f"pools_kill_{on}.yaml"
+    text = LIVE_POOLS.read_text().replace("kill_switch: false", f"kill_switch: {str(on).lower()}")
+    path.write_text(text)
+    return path
+
+
+def test_the_kill_switch_on_for_a_few_cycles_orphans_a_half_applied_plan(double, tmp_path):
+    """The operator turns the kill switch on while a plan is half-applied; cycles go on (the
+    30-min schedule); the switch is turned off a few hours later.
+
+    Expected: with the switch off, the gate finishes (or rolls back) the plan.
+    Observed: each cycle while the switch is on relaunches the plan once ('held'); these runs
+    count towards MAX_RUNS_PER_PLAN, so by the time the switch is off the gate refuses to try
+    again ("left unfinished after 6 runs"): money stays lost, the pool held for ever.
+    """
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "kill.duckdb"
+    plan_id, rows = _half_applied_plan(instance, double, db_path)
+
+    killed = _pools_with_kill_switch(tmp_path, on=True)
+    for _ in range(5):  # two and a half hours of the intraday schedule
+        live_cycle(instance, db_path, KEYS[-1:], killed)
+        _tick_and_launch(instance, db_path, killed)
+
+    live_cycle(instance, db_path, KEYS[-1:], LIVE_POOLS)  # the switch is off again
+    _tick_and_launch(instance, db_path)
+    _tick_and_launch(instance, db_path)
+    assert "left unfinished" not in _skip_message(instance), _skip_message(instance)
+    assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
+
+
+def _source() -> MetaApiSource:
+    return MetaApiSource.from_env(poll_interval=0.05, retry=FAST_RETRY)
+
+
+def _execute(db_path, steps, run_id):
+    con = duckdb.connect(str(db_path))
+    try:
+        return execute_plan(con, steps, source=_source(), run_id=run_id)
+    finally:
+        con.close()
+
+
+def test_a_write_that_landed_but_errored_is_abandoned_by_the_rollback_and_never_undone(
+    double, tmp_path
+):
+    """A recipient's POST lands but its reply is lost, and the read-back then fails (the token
+    expired in between): the step is recorded 'failed'. In the same pass a human moved another
+    recipient, so the plan rolls back.
+
+    Expected: the rollback reads the 'failed' step back, finds the write landed and undoes it;
+    every budget is back at its before-value.
+    Observed: 'failed' is turned into 'abandoned' without reading back; the landed increase is
+    never undone, the pool ends above its before-total (money created) and the plan reports
+    'rolled_back', so nothing ever looks at it again.
+    """
+    db_path = tmp_path / "landed.duckdb"
+    live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS)
+    plan = stored_plans(db_path)
+    steps = execution_steps(plan, load_pools(LIVE_POOLS)).filter(pl.col("mode") == "live")
+    ups = steps.filter(pl.col("after_budget") > pl.col("before_budget")).sort("entity_id")
+    landed, moved = ups["entity_id"][0], ups["entity_id"][-1]
+    double.faults.push(
+        {"match": f"GET /v25.0/{landed}?", "delay": 0.0},  # the read before the write: normal
+        {"match": f"POST /v25.0/{landed}", "lose_reply": True},  # lands, reply lost
+        {"match": f"GET /v25.0/{landed}?", "status": 400, "code": 190,
+         "message": "Error validating access token: Session has expired"},  # the read-back
+    )  # fmt: skip
+    double.account.apply_budget_change(moved, daily_budget=4_242)  # a human moved this one
+
+    result = _execute(db_path, steps, "run-1")
+    assert result.outcome == "rolled_back"
+    now = budgets_at(double)
+    testing = plan.filter(pl.col("pool") == "testing", pl.col("entity_id") != moved)
+    got = {e: now[e] for e in testing["entity_id"]}
+    want = dict(zip(testing["entity_id"], testing["old_budget"], strict=True))
+    assert got == want, f"not rolled back: {({e: (want[e], got[e]) for e in got if got[e] != want[e]})}"
