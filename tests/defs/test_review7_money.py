@@ -190,3 +190,39 @@ def test_a_write_that_landed_but_errored_is_abandoned_by_the_rollback_and_never_
     got = {e: now[e] for e in testing["entity_id"]}
     want = dict(zip(testing["entity_id"], testing["old_budget"], strict=True))
     assert got == want, f"not rolled back: {({e: (want[e], got[e]) for e in got if got[e] != want[e]})}"
+
+
+def _pools_prospecting_live(tmp_path: Path) -> Path:
+    """The live demo's pools with prospecting live as well (SPEC §9: testing, then prospecting)."""
+    path = tmp_path / "pools_two_live.yaml"
+    text = LIVE_POOLS.read_text().replace(
+        "    ceiling: 2000\n", "    ceiling: 2000\n    mode: live\n"
+    )
+    assert text.count("mode: live") == 2
+    path.write_text(text)
+    return path
+
+
+def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
+    """A plan pauses an ad set in prospecting and moves money in testing; a human moved one of
+    the testing recipients meanwhile, so the plan is rolled back.
+
+    Expected: "the plan is rolled back to its before-values": the paused ad set is ACTIVE again
+    (its 130.00 EUR/day is part of the pool's active budget before the plan).
+    Observed: only budget steps are rolled back; the ad set stays PAUSED, so prospecting's
+    active daily budget is 130.00 EUR lower than before, with the plan reported 'rolled_back'.
+    """
+    pools = _pools_prospecting_live(tmp_path)
+    db_path = tmp_path / "pause.duckdb"
+    live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS, pools)
+    plan = stored_plans(db_path)
+    steps = execution_steps(plan, load_pools(pools)).filter(pl.col("mode") == "live")
+    paused = steps.filter(pl.col("step") == "pause")["entity_id"].to_list()
+    assert paused, steps
+    moved = steps.filter(pl.col("after_budget") > pl.col("before_budget"))["entity_id"][0]
+    double.account.apply_budget_change(moved, daily_budget=4_242)  # a human did
+
+    result = _execute(db_path, steps, "run-1")
+    assert result.outcome == "rolled_back"
+    status = dict(double.account.entities().select("entity_id", "status").iter_rows())
+    assert [status[e] for e in paused] == ["ACTIVE"] * len(paused)
