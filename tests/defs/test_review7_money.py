@@ -226,3 +226,62 @@ def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
     assert result.outcome == "rolled_back"
     status = dict(double.account.entities().select("entity_id", "status").iter_rows())
     assert [status[e] for e in paused] == ["ACTIVE"] * len(paused)
+
+
+def test_a_started_plan_whose_checks_left_the_check_history_can_never_be_finished(
+    double, tmp_path, monkeypatch
+):
+    """Finishing or rolling back a started plan requires plan_gate() to still find its nine
+    check evaluations among each check's last CHECK_HISTORY=50 executions (~25 h of the
+    30-min schedule; 50 days of the daily one). Shrunk to 2 here so that three cycles suffice.
+
+    Expected: a started plan is finished or rolled back whatever the check history holds (its
+    checks passed when it started; the ledger says it started).
+    Observed: every finishing run is refused ("not yet evaluated on this plan"), so the
+    half-applied plan is never completed nor rolled back.
+    """
+    from budget_pipeline.defs.execution import gate
+
+    monkeypatch.setattr(gate, "CHECK_HISTORY", 2)
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "history.duckdb"
+    plan_id, rows = _half_applied_plan(instance, double, db_path)
+    killed = _pools_with_kill_switch(tmp_path, on=True)
+    for _ in range(3):  # the plan is held while the kill switch is on; cycles go on
+        live_cycle(instance, db_path, KEYS[-1:], killed)
+        _tick_and_launch(instance, db_path, killed)
+
+    live_cycle(instance, db_path, KEYS[-1:], LIVE_POOLS)  # switch off
+    runs = _tick_and_launch(instance, db_path)
+    tags = [instance.get_run_by_id(r.run_id).tags.get(OUTCOME_TAG) for r in runs]
+    assert "refused" not in tags, tags
+    assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
+
+
+def test_a_donor_restored_by_a_human_between_passes_still_funds_the_recipients(double, tmp_path):
+    """Pass 1: the donor's decrease lands, a recipient is refused. A human sees the donor's
+    budget drop and puts it back. Pass 2 sends the recipients anyway.
+
+    Expected: money freed by a decrease is spent only if the decrease still holds (read it
+    back), else the plan is rolled back / the increases deferred: the pool total never ends
+    above the plan's.
+    Observed: _freed() trusts the ledger; pass 2 sends every increase and reports 'complete'
+    while the testing pool's total is 3.00 EUR/day above the plan's (money created).
+    """
+    db_path = tmp_path / "restored.duckdb"
+    live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS)
+    plan = stored_plans(db_path)
+    steps = execution_steps(plan, load_pools(LIVE_POOLS)).filter(pl.col("mode") == "live")
+    donor = steps.filter(pl.col("after_budget") < pl.col("before_budget")).row(0, named=True)
+    recipient = steps.filter(pl.col("after_budget") > pl.col("before_budget")).row(0, named=True)
+    double.faults.push({"match": f"POST /v25.0/{recipient['entity_id']}", **BAD_PARAM})
+    assert _execute(db_path, steps, "run-1").outcome == "incomplete"
+    double.account.apply_budget_change(donor["entity_id"], daily_budget=donor["before_budget"])
+
+    _execute(db_path, steps, "run-2")
+    now = budgets_at(double)
+    testing = plan.filter(pl.col("pool") == "testing")
+    total = sum(now[e] for e in testing["entity_id"])
+    assert total <= int(testing["new_budget"].sum()), (
+        f"testing pool total {total} > plan's {int(testing['new_budget'].sum())}"
+    )
