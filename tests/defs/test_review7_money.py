@@ -285,3 +285,33 @@ def test_a_donor_restored_by_a_human_between_passes_still_funds_the_recipients(d
     assert total <= int(testing["new_budget"].sum()), (
         f"testing pool total {total} > plan's {int(testing['new_budget'].sum())}"
     )
+
+
+def test_money_a_live_pool_gives_to_an_observe_pool_leaves_the_account(double, tmp_path):
+    """SPEC §9 "go live one pool at a time": testing live, prospecting still observe, both in
+    tier 3 (money moves within a tier first). The planner is mode-blind, so the testing donor
+    funds prospecting recipients; execution applies the live decrease and only *observes*
+    the increases.
+
+    Expected: money taken from a live donor reaches a recipient or goes back (a live donor
+    only funds live recipients, or the cross-mode move is not planned).
+    Observed: the run reports 'complete'; the account's daily budget is 3.00 EUR lower for good.
+    """
+    pools = tmp_path / "pools_cross.yaml"
+    pools.write_text(
+        LIVE_POOLS.read_text().replace(
+            "    tier: 2\n    floor: 500\n    ceiling: 2000\n",
+            "    tier: 3\n    floor: 500\n    ceiling: 2000\n"
+            "    thresholds: {increase_above: 0.56, increase_persistence: 1}\n",
+        )
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "cross.duckdb"
+    before = sum(v or 0 for v in budgets_at(double).values())
+    live_cycle(instance, db_path, KEYS, pools)
+    plan = stored_plans(db_path)
+    assert int(plan["new_budget"].sum()) == int(plan["old_budget"].sum())  # the plan conserves
+    runs = _tick_and_launch(instance, db_path, pools)
+    assert [r.success for r in runs] == [True]
+    after = sum(v or 0 for v in budgets_at(double).values())
+    assert after == before, f"the account's daily budgets went from {before} to {after}"
