@@ -68,3 +68,66 @@ def test_writes_made_by_a_killed_run_are_logged_and_not_repeated_by_the_next_cyc
         twice = {e: n for e, n in posts.items() if n > 1}
         assert not missing, f"writes that landed have no action_log row: {missing}"
         assert not twice, f"ad sets edited again within min_change_interval_hours=6: {twice}"
+
+
+def _execution_runs(home) -> list[tuple[str, str]]:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{home}/history/runs.db?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(
+            "SELECT run_id, status FROM runs WHERE pipeline_name = 'budget_execution_job' "
+            "ORDER BY id"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_a_rerun_killed_before_its_finishing_run_started_does_not_wedge_the_plan(tmp_path):
+    """A half-applied plan (kill -9 after the donor's write); the rerun is killed again in the
+    ~0.2-0.5 s between the creation of its finishing run (NOT_STARTED) and RUN_START.
+
+    Expected: a later rerun finishes the plan. Observed: the run stays NOT_STARTED for ever
+    (the reaper judges only STARTING/STARTED/CANCELING runs with a pid); the gate counts it as
+    'in progress' (sensors.py _IN_PROGRESS) and never relaunches the plan: money stays lost.
+    """
+    home = tmp_path / ".dagster_home"
+    account = SimulatedAccount(SCENARIO)
+    with serve_double(account, token=TOKEN) as double:
+        env = _env(tmp_path, double)
+        double.faults.push({"match": "POST /v25.0/120210000010001", "delay": 60.0})
+        first = subprocess.Popen([CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(budget_posts(double)) < 2:
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        double.faults.clear()
+        assert Counter(s for _, s in _execution_runs(home)) == Counter({"STARTED": 1})
+
+        second = subprocess.Popen([CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not any(s == "NOT_STARTED" for _, s in _execution_runs(home)):
+            assert second.poll() is None and time.monotonic() < deadline
+            assert not any(s == "SUCCESS" for _, s in _execution_runs(home)), "missed the window"
+            time.sleep(0.002)
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=30)
+
+        third = subprocess.run([CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        con = duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True)
+        try:
+            open_steps = con.execute(
+                "SELECT count(*) FROM execution_ledger "
+                "WHERE state IN ('pending', 'started', 'failed', 'deferred')"
+            ).fetchall()[0][0]
+        finally:
+            con.close()
+        assert open_steps == 0, third.stdout
