@@ -315,3 +315,22 @@ def test_money_a_live_pool_gives_to_an_observe_pool_leaves_the_account(double, t
     assert [r.success for r in runs] == [True]
     after = sum(v or 0 for v in budgets_at(double).values())
     assert after == before, f"the account's daily budgets went from {before} to {after}"
+
+
+def test_a_started_plan_is_finished_after_dagster_home_was_reset(double, tmp_path):
+    """kill -9 mid-plan, then the user wipes .dagster_home (or points DAGSTER_HOME elsewhere)
+    and reruns against the same warehouse. The warehouse's ledger knows the plan is started.
+
+    Expected: the plan is finished or rolled back from the ledger.
+    Observed: the finishing run is refused ("not among rebalance_plan's last 100
+    materializations"): finishing depends on Dagster's event log, not on the ledger.
+    """
+    db_path = tmp_path / "reset.duckdb"
+    plan_id, rows = _half_applied_plan(dg.DagsterInstance.ephemeral(), double, db_path)
+
+    fresh = dg.DagsterInstance.ephemeral()  # DAGSTER_HOME wiped
+    live_cycle(fresh, db_path, KEYS[-1:])
+    runs = _tick_and_launch(fresh, db_path)
+    tags = [fresh.get_run_by_id(r.run_id).tags.get(OUTCOME_TAG) for r in runs]
+    assert "refused" not in tags, tags
+    assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
