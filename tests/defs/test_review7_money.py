@@ -334,3 +334,37 @@ def test_a_started_plan_is_finished_after_dagster_home_was_reset(double, tmp_pat
     tags = [fresh.get_run_by_id(r.run_id).tags.get(OUTCOME_TAG) for r in runs]
     assert "refused" not in tags, tags
     assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
+
+
+def test_a_plan_half_way_through_its_rollback_holds_its_pools(double, tmp_path):
+    """A human moved the last recipient, so the plan rolls back; the donor's rollback call
+    fails. Every step had been sent, so no ledger row becomes 'abandoned'
+    (update_execution_ledger_abandon only touches pending/failed/deferred).
+
+    Expected: the plan is listed as unfinished (rollback under way) and the next cycle holds
+    the testing pool, as it does for a plan with open steps.
+    Observed: select_unfinished_plans needs an 'abandoned' row, so the plan is not listed; the
+    next cycle plans testing from the half-rolled-back budgets (its old_budget values are the
+    first plan's after-values), and that plan is then refused or rolled back in turn.
+    """
+    instance = dg.DagsterInstance.ephemeral()
+    db_path = tmp_path / "midrollback.duckdb"
+    live_cycle(instance, db_path, KEYS)
+    plan = stored_plans(db_path)
+    testing = plan.filter(pl.col("pool") == "testing", pl.col("delta") != 0).sort("entity_id")
+    donor = testing.filter(pl.col("delta") < 0)["entity_id"][0]
+    last = testing.filter(pl.col("delta") > 0)["entity_id"][-1]
+    double.faults.push(
+        {"match": f"POST /v25.0/{donor}", "delay": 0.0},  # the decrease goes through
+        {"match": f"POST /v25.0/{donor}", **BAD_PARAM},  # its rollback is refused once
+    )
+    (first,) = gate_request(instance, None).run_requests
+    # a human moves the last recipient after the plan was made, before the run reaches it
+    double.account.apply_budget_change(last, daily_budget=4_242)
+    run = _launch(instance, db_path, first)
+    plan_id = first.tags[PLAN_ID_TAG]
+    assert instance.get_run_by_id(run.run_id).tags[OUTCOME_TAG] == "incomplete"
+
+    cycle = live_cycle(instance, db_path, KEYS[-1:])
+    meta = cycle.asset_materializations_for_node("rebalance_plan")[-1].metadata
+    assert meta["unfinished_plans"].value == [plan_id]
