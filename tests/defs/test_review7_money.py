@@ -79,9 +79,14 @@ def _half_applied_plan(instance, double, db_path, pools=LIVE_POOLS) -> tuple[str
     (first,) = gate_request(instance, None).run_requests
     assert not _launch(instance, db_path, first, pools).success
     plan_id = first.tags[PLAN_ID_TAG]
-    assert instance.get_run_by_id(
-        instance.get_run_records(dg.RunsFilter(tags={PLAN_ID_TAG: plan_id}))[0].dagster_run.run_id
-    ).tags[OUTCOME_TAG] == "incomplete"
+    assert (
+        instance.get_run_by_id(
+            instance.get_run_records(dg.RunsFilter(tags={PLAN_ID_TAG: plan_id}))[
+                0
+            ].dagster_run.run_id
+        ).tags[OUTCOME_TAG]
+        == "incomplete"
+    )
     rows = plan.filter(pl.col("plan_id") == plan_id)
     with pytest.raises(AssertionError, match="money was lost or created"):
         assert_plan_complete_or_rolled_back(double, rows)  # half-applied now
@@ -98,7 +103,7 @@ def test_a_token_that_expires_mid_plan_leaves_the_money_lost_for_good(double, tm
     """
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "expired.duckdb"
-    plan_id, rows = _half_applied_plan(instance, double, db_path)
+    _plan_id, rows = _half_applied_plan(instance, double, db_path)
 
     double.double._token = "expired"  # the long-lived token expired; the user renews it later
     for _ in range(8):  # eight gate ticks: eight minutes of the sensor's 60 s interval
@@ -130,7 +135,7 @@ def test_the_kill_switch_on_for_a_few_cycles_orphans_a_half_applied_plan(double,
     """
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "kill.duckdb"
-    plan_id, rows = _half_applied_plan(instance, double, db_path)
+    _plan_id, rows = _half_applied_plan(instance, double, db_path)
 
     killed = _pools_with_kill_switch(tmp_path, on=True)
     for _ in range(5):  # two and a half hours of the intraday schedule
@@ -189,7 +194,9 @@ def test_a_write_that_landed_but_errored_is_abandoned_by_the_rollback_and_never_
     testing = plan.filter(pl.col("pool") == "testing", pl.col("entity_id") != moved)
     got = {e: now[e] for e in testing["entity_id"]}
     want = dict(zip(testing["entity_id"], testing["old_budget"], strict=True))
-    assert got == want, f"not rolled back: {({e: (want[e], got[e]) for e in got if got[e] != want[e]})}"
+    assert got == want, (
+        f"not rolled back: { ({e: (want[e], got[e]) for e in got if got[e] != want[e]}) }"
+    )
 
 
 def _pools_prospecting_live(tmp_path: Path) -> Path:
@@ -245,7 +252,7 @@ def test_a_started_plan_whose_checks_left_the_check_history_can_never_be_finishe
     monkeypatch.setattr(gate, "CHECK_HISTORY", 2)
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "history.duckdb"
-    plan_id, rows = _half_applied_plan(instance, double, db_path)
+    _plan_id, rows = _half_applied_plan(instance, double, db_path)
     killed = _pools_with_kill_switch(tmp_path, on=True)
     for _ in range(3):  # the plan is held while the kill switch is on; cycles go on
         live_cycle(instance, db_path, KEYS[-1:], killed)
@@ -326,7 +333,7 @@ def test_a_started_plan_is_finished_after_dagster_home_was_reset(double, tmp_pat
     materializations"): finishing depends on Dagster's event log, not on the ledger.
     """
     db_path = tmp_path / "reset.duckdb"
-    plan_id, rows = _half_applied_plan(dg.DagsterInstance.ephemeral(), double, db_path)
+    _plan_id, rows = _half_applied_plan(dg.DagsterInstance.ephemeral(), double, db_path)
 
     fresh = dg.DagsterInstance.ephemeral()  # DAGSTER_HOME wiped
     live_cycle(fresh, db_path, KEYS[-1:])
