@@ -1,6 +1,12 @@
 """Live execution: the calls of a plan's ``live`` steps, their reconciliation after a dead run,
 and the rollback of a plan that cannot be completed (see :mod:`~budget_pipeline.engine.execution`).
 
+Each ledger update is written in one transaction with its ``action_log`` row
+(:func:`_record`), so a run killed at any point leaves no landed call unlogged. A call that was
+sent but whose outcome is unknown (a lost reply, a read-back that failed) stays ``started``
+until a read-back settles it; a rollback reads back every such call first and undoes the
+ones that landed.
+
 One API call per step (I/O bound, in the ledger's order), so a Python loop over steps is right
 here; everything that can be read in one query is.
 """
@@ -71,23 +77,46 @@ def _row(step: dict, run_id: str | None, status: str, message: str, **extra) -> 
     return row
 
 
-def _write(con, rows: list[dict]) -> pl.DataFrame:
-    frame = log_frame(rows)
-    if frame.height:
-        with db.staged(con, "staged_action_log", frame):
-            db.run(con, "insert_action_log")
-    return frame
+def _record(
+    con, key: tuple[str, str, str], state: str | None, when: datetime | None, row: dict | None
+) -> dict | None:
+    """The ledger's new ``state`` for ``key`` and its ``action_log`` row, in one transaction:
+    a run killed between the two can leave neither a landed call unlogged nor a log row
+    without its ledger state. ``state=None`` logs only (the ledger keeps its state)."""
+    with db.transaction(con):
+        if state is not None:
+            _set_ledger(con, *key, state, when)
+        if row is not None:
+            with db.staged(con, "staged_action_log", log_frame([row])):
+                db.run(con, "insert_action_log")
+    return row
+
+
+def _logged(rows: list[dict]) -> pl.DataFrame:
+    """The rows this pass wrote (each already in ``action_log``, see :func:`_record`)."""
+    return log_frame(rows)
 
 
 # --- after a dead run ---------------------------------------------------------------------
 
 
-def reconcile_started(con: duckdb.DuckDBPyConnection, source: AdSource, run_id: str | None):
-    """Settle every call a dead run left ``started`` (any plan) by reading the budget back:
-    landed → ``applied`` and logged (with the account time of the call), so the interval guards
-    see it; not landed → ``pending`` again (the plan's next pass sends it); moved by someone
-    else → ``skipped``."""
+def reconcile_started(
+    con: duckdb.DuckDBPyConnection,
+    source: AdSource,
+    run_id: str | None,
+    *,
+    plan_id: str | None = None,
+) -> Settled:
+    """Settle every call left ``started`` (of any plan, or of ``plan_id`` only): a run died
+    during it, or its reply was lost and the read-back failed. The budget is read back:
+    landed → ``applied`` and logged (with the account time of the call), so the interval
+    guards see it; not landed → ``pending`` again (the plan's next pass sends it, or its
+    rollback abandons it); moved by someone else → ``skipped``; unreadable → stays
+    ``started`` (the next run reads it again)."""
     started = db.read(con, "select_started_steps")
+    after = "after restart" if plan_id is None else "before the rollback"
+    if plan_id is not None:
+        started = started.filter(pl.col("plan_id") == plan_id)
     rows: list[dict] = []
     for step in started.iter_rows(named=True):
         key = (step["plan_id"], step["entity_id"], step["step"])
@@ -95,8 +124,9 @@ def reconcile_started(con: duckdb.DuckDBPyConnection, source: AdSource, run_id: 
             current = source.read_budget(step["entity_id"])
         except Exception as exc:  # left 'started': the next run tries again
             rows.append(
-                _row(step, run_id, "failed", f"could not read back after restart: {exc}",
-                     effective_at=source_clock(source))
+                _record(con, key, None, None,
+                        _row(step, run_id, "failed", f"could not read back a sent call: {exc}",
+                             effective_at=source_clock(source)))
             )  # fmt: skip
             continue
         when = step["effective_at"] or source_clock(source)
@@ -107,24 +137,26 @@ def reconcile_started(con: duckdb.DuckDBPyConnection, source: AdSource, run_id: 
             landed = have == step["after_budget"]
             moved = not landed and have != step["before_budget"]
         if landed:
-            _set_ledger(con, *key, "applied", when)
             rows.append(
-                _row(step, run_id, "applied",
-                     "confirmed after restart: the call went through before the run died",
-                     effective_at=when, before_status=current.get("status"),
-                     after_status=current.get("status"))
+                _record(con, key, "applied", when,
+                        _row(step, run_id, "applied",
+                             f"confirmed {after}: read back, the call went through (its run "
+                             "died or its reply was lost)",
+                             effective_at=when, before_status=current.get("status"),
+                             after_status=current.get("status")))
             )  # fmt: skip
         elif moved:
-            _set_ledger(con, *key, "skipped", when)
             rows.append(
-                _row(step, run_id, "skipped",
-                     f"after restart: daily_budget is {current.get('daily_budget')}, neither "
-                     f"the planned {step['before_budget']} nor {step['after_budget']}; not forced",
-                     effective_at=when)
+                _record(con, key, "skipped", when,
+                        _row(step, run_id, "skipped",
+                             f"{after}: daily_budget is {current.get('daily_budget')}, neither "
+                             f"the planned {step['before_budget']} nor {step['after_budget']}; "
+                             "not forced",
+                             effective_at=when))
             )  # fmt: skip
         else:
-            _set_ledger(con, *key, "pending", None)
-    return Settled(_write(con, rows), started.height)
+            _record(con, key, "pending", None, None)
+    return Settled(_logged(rows), started.height)
 
 
 # --- one pass over a plan -----------------------------------------------------------------
@@ -141,42 +173,112 @@ def run_live_pass(
 ) -> Pass:
     """Send the plan's open live steps; then complete, leave for a later run, or roll back.
 
-    ``roll_back`` (a reason) rolls the plan back without sending anything more.
+    ``roll_back`` (a reason) rolls the plan back without sending anything more. Money freed
+    by an earlier pass is spent only once its decreases and pauses read back as applied; if
+    one was moved since, the plan is rolled back.
     """
     plan_id = steps["plan_id"][0]
     ledger = _ledger(con, plan_id)
     rows: list[dict] = []
-    if not (ledger["state"] == "abandoned").any():
+    if not rollback_state(con, plan_id)[0]:
         why = roll_back
         if why is None:
-            rows += _send(con, steps, ledger, source, run_id)
+            why, unconfirmed = _donors_hold(steps, ledger, source)
+        if why is None:
+            rows += _send(con, steps, ledger, source, run_id, hold_increases=unconfirmed)
             ledger = _ledger(con, plan_id)
             states = steps.join(ledger, on=["entity_id", "step"], how="left")
             skipped = states.filter((pl.col("step") == "budget") & (pl.col("state") == "skipped"))
             still_open = int(states["state"].is_in(list(OPEN)).sum())
             if still_open == 0 and skipped.height == 0:
-                return Pass(_write(con, rows), "complete", 0)
+                return Pass(_logged(rows), "complete", 0)
             if skipped.height == 0 and not last_attempt:
-                return Pass(_write(con, rows), "incomplete", still_open)
+                return Pass(_logged(rows), "incomplete", still_open)
             why = (
                 f"{skipped.height} move(s) skipped because someone else changed the budget"
                 if skipped.height
                 else f"{still_open} step(s) still unfinished after the last attempt"
             )
-        db.run(con, "update_execution_ledger_abandon", {"plan_id": plan_id, "updated_at": utcnow()})
-        rows.append(
-            _row(
-                {"plan_id": plan_id, "entity_id": "*", "entity_type": "plan", "step": "rollback"},
-                run_id,
-                "rolling_back",
-                f"plan cannot be completed ({why}): rolling back every move it applied",
-                effective_at=source_clock(source),
-            )
-        )
+        rows.append(_start_rollback(con, plan_id, why, source, run_id))
+    # Calls sent whose outcome is unknown: read back, so the rollback undoes those that landed.
+    rows += reconcile_started(con, source, run_id, plan_id=plan_id).log.to_dicts()
+    db.run(con, "update_execution_ledger_abandon", {"plan_id": plan_id, "updated_at": utcnow()})
     rows += _rollback(con, steps, _ledger(con, plan_id), source, run_id)
     ledger = _ledger(con, plan_id)
-    left = ledger.filter((pl.col("step") == "budget") & (pl.col("state") == "applied")).height
-    return Pass(_write(con, rows), "incomplete" if left else "rolled_back", left)
+    left = ledger.filter(
+        ((pl.col("step") == "budget") & (pl.col("state") == "applied"))
+        | (pl.col("state") == "started")  # sent, outcome still unknown: read back next run
+    ).height
+    if left == 0:
+        db.run(con, "update_execution_rollback_ended", {"plan_id": plan_id, "ended_at": utcnow()})
+    return Pass(_logged(rows), "incomplete" if left else "rolled_back", left)
+
+
+def rollback_state(con, plan_id: str) -> tuple[bool, bool]:
+    """(a rollback of ``plan_id`` was decided: it never sends again, is it still under way)."""
+    decided, under_way = db.one(con, "select_execution_rollback", {"plan_id": plan_id})
+    return bool(decided), bool(under_way)
+
+
+def _start_rollback(con, plan_id: str, why: str, source: AdSource, run_id) -> dict:
+    """Mark the plan as rolling back (listed as unfinished until every move is back), with
+    its action-log row, in one transaction."""
+    row = _row(
+        {"plan_id": plan_id, "entity_id": "*", "entity_type": "plan", "step": "rollback"},
+        run_id,
+        "rolling_back",
+        f"plan cannot be completed ({why}): rolling back every move it applied",
+        effective_at=source_clock(source),
+    )
+    with db.transaction(con):
+        db.run(
+            con,
+            "insert_execution_rollback",
+            {"plan_id": plan_id, "reason": why, "run_id": run_id, "started_at": utcnow()},
+        )
+        with db.staged(con, "staged_action_log", log_frame([row])):
+            db.run(con, "insert_action_log")
+    return row
+
+
+def _donors_hold(
+    steps: pl.DataFrame, ledger: pl.DataFrame, source: AdSource
+) -> tuple[str | None, bool]:
+    """Before an increase spends money an earlier pass freed, read back each applied decrease
+    and pause: someone may have put a donor back since. Returns (a reason to roll back, or
+    None; True when a donor could not be read, so no increase is sent this pass)."""
+    joined = steps.join(ledger, on=["entity_id", "step"], how="left")
+    budget = pl.col("step") == "budget"
+    waiting = joined.filter(
+        budget
+        & (pl.col("after_budget") > pl.col("before_budget"))
+        & (pl.col("state").is_in(list(OPEN)) | pl.col("state").is_null())
+    )
+    donors = joined.filter(
+        (pl.col("state") == "applied")
+        & (~budget | (pl.col("after_budget") < pl.col("before_budget")))
+    )
+    if waiting.height == 0 or donors.height == 0:
+        return None, False
+    moved: list[str] = []
+    for donor in donors.iter_rows(named=True):
+        try:
+            current = source.read_budget(donor["entity_id"])
+        except Exception:  # cannot confirm the money is still free: spend none of it now
+            return None, True
+        if donor["step"] == "pause":
+            holds = current.get("status") == "PAUSED"
+        else:
+            holds = current.get("daily_budget") == donor["after_budget"]
+        if not holds:
+            moved.append(donor["entity_id"])
+    if moved:
+        return (
+            f"{len(moved)} applied decrease(s)/pause(s) moved since by someone else "
+            f"({', '.join(moved)}): the money they freed is gone",
+            False,
+        )
+    return None, False
 
 
 def _ledger(con, plan_id: str) -> pl.DataFrame:
@@ -193,10 +295,28 @@ def _freed(steps: pl.DataFrame, ledger: pl.DataFrame) -> int:
     return int(applied.select((pl.col("before_budget") - pl.col("after_budget")).sum()).item() or 0)
 
 
-def _send(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
-    """Decreases, then pauses, then the increases the freed money covers; the rest deferred."""
+class _Sent(Exception):
+    """The call was sent and then failed (a lost reply, a read-back that failed): its outcome
+    is unknown, so the step stays ``started`` until a read-back settles it."""
+
+
+def _in_doubt(steps: pl.DataFrame, ledger: pl.DataFrame) -> int:
+    """Increases sent whose outcome is unknown (``started``): they may have landed, so the
+    money they would take counts as spent."""
+    started = steps.join(ledger.filter(pl.col("state") == "started"), on=["entity_id", "step"])
+    up = started.filter(pl.col("step") == "budget").select(
+        (pl.col("after_budget") - pl.col("before_budget")).clip(lower_bound=0).sum()
+    )
+    return int(up.item() or 0)
+
+
+def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool = False):
+    """Decreases, then pauses, then the increases the freed money covers; the rest deferred.
+
+    ``hold_increases``: the money earlier passes freed could not be confirmed (a donor could
+    not be read back): no increase is sent this pass."""
     budget = pl.col("step") == "budget"
-    freed = _freed(steps, ledger)
+    freed = 0 if hold_increases else _freed(steps, ledger) - _in_doubt(steps, ledger)
     todo = (
         steps.join(ledger, on=["entity_id", "step"], how="left")
         .filter(pl.col("state").is_in(list(OPEN)) | pl.col("state").is_null())
@@ -214,61 +334,69 @@ def _send(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
         key = (step["plan_id"], step["entity_id"], step["step"])
         increase = step["after_budget"] - step["before_budget"] if step["step"] == "budget" else 0
         if increase > freed:
-            _set_ledger(con, *key, "deferred", None)
-            rows.append(
-                _row(step, run_id, "deferred",
-                     f"not sent: the plan's applied decreases have freed {freed} so far, this "
-                     f"increase needs {increase}; sending it would create money. A later run "
-                     "sends it once its donors are applied.",
-                     effective_at=source_clock(source))
+            row = _row(
+                step, run_id, "deferred",
+                f"not sent: the plan's applied decreases have freed {freed} so far, this "
+                f"increase needs {increase}; sending it would create money. A later run "
+                "sends it once its donors are applied.",
+                effective_at=source_clock(source),
             )  # fmt: skip
+            rows.append(_record(con, key, "deferred", None, row))
             continue
         before_status = None
+        state: str | None
         try:
             current = source.read_budget(step["entity_id"])
             before_status = current.get("status")
-            status, message = _live_one(con, source, step, current)
-        except Exception as exc:  # recorded, never dropped; the run reports it
-            _set_ledger(con, *key, "failed", source_clock(source))
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
-        if status == "applied":
-            freed -= increase  # a decrease has a negative increase: it frees money
+            state, message = _live_one(con, source, step, current)
+        except _Sent as exc:  # stays 'started': read back before anything else
+            state, message = None, f"outcome unknown, the call was sent: {exc}"
+        except Exception as exc:  # nothing was sent; recorded, never dropped
+            state, message = "failed", f"{type(exc).__name__}: {exc}"
+        status = state or "failed"
+        if state == "applied" or (state is None and increase > 0):
+            freed -= increase  # a decrease frees money; an increase that may have landed spends it
         after_status = before_status
         if step["step"] == "pause" and status == "applied":
             after_status = "PAUSED"
-        rows.append(
-            _row(step, run_id, status, message, effective_at=source_clock(source),
-                 before_status=before_status, after_status=after_status)
-        )  # fmt: skip
+        when = source_clock(source)
+        row = _row(step, run_id, status, message, effective_at=when,
+                   before_status=before_status, after_status=after_status)  # fmt: skip
+        rows.append(_record(con, key, state, when, row))
     return rows
 
 
 def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, str]:
+    """The ledger state and message of one step (``started`` is recorded before the call;
+    :class:`_Sent` when the call was sent and then failed)."""
     key = (step["plan_id"], step["entity_id"], step["step"])
     before, after = step["before_budget"], step["after_budget"]
     have = current.get("daily_budget")
     if step["step"] == "pause":
         if current.get("status") == "PAUSED":
-            _set_ledger(con, *key, "applied", source_clock(source))
             return "applied", "already paused"
-        _set_ledger(con, *key, "started", source_clock(source))
-        source.set_status(step["entity_id"], "PAUSED")
-        _set_ledger(con, *key, "applied", source_clock(source))
+        _call(con, key, source, lambda: source.set_status(step["entity_id"], "PAUSED"))
         return "applied", "paused"
     if have == after:
         # The call went through before (a lost reply, a run that died after it): confirm it.
-        _set_ledger(con, *key, "applied", source_clock(source))
         return "applied", f"daily_budget {before} -> {after} (confirmed: already at {after})"
     if have != before:
-        _set_ledger(con, *key, "skipped", source_clock(source))
         return "skipped", (
             f"daily_budget moved since the plan was made: planned from {before}, found {have}; "
             "not forced"
         )
-    _set_ledger(con, *key, "started", source_clock(source))
-    source.write_budget(step["entity_id"], daily_budget=after)
-    _set_ledger(con, *key, "applied", source_clock(source))
+    _call(con, key, source, lambda: source.write_budget(step["entity_id"], daily_budget=after))
     return "applied", f"daily_budget {before} -> {after}"
+
+
+def _call(con, key, source: AdSource, send) -> None:
+    """``started`` in the ledger (committed), then the call; any error after it is sent is
+    :class:`_Sent` (the call may have landed)."""
+    _set_ledger(con, *key, "started", source_clock(source))
+    try:
+        send()
+    except Exception as exc:
+        raise _Sent(f"{type(exc).__name__}: {exc}") from exc
 
 
 # --- rollback -----------------------------------------------------------------------------
@@ -288,25 +416,27 @@ def _rollback(con, steps, ledger, source: AdSource, run_id) -> list[dict]:
         key = (step["plan_id"], step["entity_id"], step["step"])
         before, after = step["before_budget"], step["after_budget"]
         back = {**step, "before_budget": after, "after_budget": before}
+        state = None  # the ledger's new state, written with the log row (see _record)
         try:
             have = source.read_budget(step["entity_id"]).get("daily_budget")
             if have == before:
-                _set_ledger(con, *key, "rolled_back", source_clock(source))
-                status, message = "rolled_back", f"daily_budget already back at {before}"
+                state, status, message = (
+                    "rolled_back", "rolled_back", f"daily_budget already back at {before}"
+                )  # fmt: skip
             elif have != after:
-                _set_ledger(con, *key, "rollback_skipped", source_clock(source))
-                status, message = (
-                    "skipped",
-                    (
-                        f"not rolled back: daily_budget moved since by someone else (found {have}, "
-                        f"the plan set {after}); not forced"
-                    ),
+                state, status = "rollback_skipped", "skipped"
+                message = (
+                    f"not rolled back: daily_budget moved since by someone else (found {have}, "
+                    f"the plan set {after}); not forced"
                 )
             else:
                 source.write_budget(step["entity_id"], daily_budget=before)
-                _set_ledger(con, *key, "rolled_back", source_clock(source))
-                status, message = "rolled_back", f"rolled back: daily_budget {after} -> {before}"
-        except Exception as exc:  # stays 'applied': the next run rolls it back
+                state, status = "rolled_back", "rolled_back"
+                message = f"rolled back: daily_budget {after} -> {before}"
+        except Exception as exc:  # stays 'applied': the next run reads it back, rolls it back
             status, message = "failed", f"rollback failed: {type(exc).__name__}: {exc}"
-        rows.append(_row(back, run_id, status, message, effective_at=source_clock(source)))
+        when = source_clock(source)
+        rows.append(
+            _record(con, key, state, when, _row(back, run_id, status, message, effective_at=when))
+        )
     return rows
