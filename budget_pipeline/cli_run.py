@@ -151,6 +151,13 @@ def _report_checks(result: dg.ExecuteInProcessResult) -> None:
         )
 
 
+def _pools_now():
+    from budget_pipeline import settings
+    from budget_pipeline.config.pools import load_pools
+
+    return load_pools(settings.pools_path())  # preflight validated it
+
+
 def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
     from budget_pipeline import settings
     from budget_pipeline.definitions import defs
@@ -197,7 +204,8 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
         )
     if not execute:
         return 0
-    decision = gate_request(instance, None)
+    # An explicit run tries an unfinished plan now (no backoff), unless it would only be held.
+    decision = gate_request(instance, None, pools=_pools_now(), backoff=False)
     requests = [] if isinstance(decision, dg.SkipReason) else list(decision.run_requests or [])
     if not requests:
         skip = decision if isinstance(decision, dg.SkipReason) else decision.skip_reason

@@ -13,5 +13,8 @@ PLAN_ID_TAG = "budget_pipeline/plan_id"
 # Set on an execution run when it ends: complete | incomplete | rolled_back | observed | held |
 # nothing | refused. The gate relaunches a plan whose newest run is incomplete or died.
 OUTCOME_TAG = "budget_pipeline/outcome"
+# Set with outcome "held": the pools (comma-separated) whose steps waited on observe mode or the
+# kill switch; the gate relaunches the plan once one of them may be called again.
+HELD_POOLS_TAG = "budget_pipeline/held_pools"
 # Set on a run the gate launches to finish a plan an earlier run left unfinished.
 FINISH_TAG = "budget_pipeline/finish_attempt"

@@ -6,6 +6,7 @@ execution gate's own request logic, the job executed as the daemon would).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -57,14 +58,31 @@ def _launch(instance, db_path, request, pools=LIVE_POOLS):
     )
 
 
-def _tick_and_launch(instance, db_path, pools=LIVE_POOLS) -> list:
-    tick = gate_request(instance, None)
+def _tick_and_launch(instance, db_path, pools=LIVE_POOLS, *, config=None, now=None) -> list:
+    """One gate tick (``config``: the pools file as the sensor reads it; None: unknown)."""
+    tick = gate_request(instance, None, pools=config, now=now)
     requests = [] if isinstance(tick, dg.SkipReason) else list(tick.run_requests or [])
     return [_launch(instance, db_path, r, pools) for r in requests]
 
 
-def _skip_message(instance) -> str:
-    tick = gate_request(instance, None)
+class SensorClock:
+    """The gate sensor's ticks, 60 s apart, on the clock of the run records: a tick is 60 s
+    after the previous one, and a run launched at a tick ends then (the clock is set to its
+    real end time)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def tick(self, instance, db_path, pools=LIVE_POOLS) -> list:
+        self.now += 60
+        runs = _tick_and_launch(instance, db_path, pools, now=self.now)
+        if runs:
+            self.now = time.time()
+        return runs
+
+
+def _skip_message(instance, **gate) -> str:
+    tick = gate_request(instance, None, **gate)
     if isinstance(tick, dg.SkipReason):
         return tick.skip_message or ""
     return (tick.skip_reason.skip_message if tick.skip_reason else "") or ""
@@ -106,13 +124,22 @@ def test_a_token_that_expires_mid_plan_leaves_the_money_lost_for_good(double, tm
     _plan_id, rows = _half_applied_plan(instance, double, db_path)
 
     double.double._token = "expired"  # the long-lived token expired; the user renews it later
+    clock = SensorClock()
+    launched = 0
     for _ in range(8):  # eight gate ticks: eight minutes of the sensor's 60 s interval
-        for run in _tick_and_launch(instance, db_path):
+        for run in clock.tick(instance, db_path):
             assert not run.success
+            launched += 1
+    assert 2 <= launched <= 4, launched  # retried, with a backoff: not at every tick
     double.double._token = TOKEN  # renewed
 
-    for _ in range(3):
-        _tick_and_launch(instance, db_path)
+    # Never given up: within the backoff's cap (30 min of ticks) the plan is settled.
+    settled = []
+    for _ in range(31):
+        settled += [r for r in clock.tick(instance, db_path) if r.success]
+        if settled:
+            break
+    assert settled, _skip_message(instance)
     assert "left unfinished" not in _skip_message(instance), _skip_message(instance)
     assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
 
@@ -140,11 +167,15 @@ def test_the_kill_switch_on_for_a_few_cycles_orphans_a_half_applied_plan(double,
     killed = _pools_with_kill_switch(tmp_path, on=True)
     for _ in range(5):  # two and a half hours of the intraday schedule
         live_cycle(instance, db_path, KEYS[-1:], killed)
-        _tick_and_launch(instance, db_path, killed)
+        # the sensor knows the pools file: it does not relaunch a plan it would only hold
+        runs = _tick_and_launch(instance, db_path, killed, config=load_pools(killed))
+        tags = [instance.get_run_by_id(r.run_id).tags for r in runs]
+        assert [t for t in tags if t.get(PLAN_ID_TAG) == _plan_id] == [], tags
+    assert "kill switch is on" in _skip_message(instance, pools=load_pools(killed))
 
     live_cycle(instance, db_path, KEYS[-1:], LIVE_POOLS)  # the switch is off again
-    _tick_and_launch(instance, db_path)
-    _tick_and_launch(instance, db_path)
+    _tick_and_launch(instance, db_path, config=load_pools(LIVE_POOLS))
+    _tick_and_launch(instance, db_path, config=load_pools(LIVE_POOLS))
     assert "left unfinished" not in _skip_message(instance), _skip_message(instance)
     assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
 
@@ -210,6 +241,11 @@ def _pools_prospecting_live(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 7 (rollback leaves pauses): fixed by the integrator in live_execution's "
+    "_rollback, not on this branch; remove this mark when merged",
+)
 def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
     """A plan pauses an ad set in prospecting and moves money in testing; a human moved one of
     the testing recipients meanwhile, so the plan is rolled back.
@@ -294,6 +330,11 @@ def test_a_donor_restored_by_a_human_between_passes_still_funds_the_recipients(d
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding 8 (a live donor funding an observe-mode recipient): fixed by the "
+    "integrator in the allocator, not on this branch; remove this mark when merged",
+)
 def test_money_a_live_pool_gives_to_an_observe_pool_leaves_the_account(double, tmp_path):
     """SPEC §9 "go live one pool at a time": testing live, prospecting still observe, both in
     tier 3 (money moves within a tier first). The planner is mode-blind, so the testing donor
