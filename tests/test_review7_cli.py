@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -71,18 +72,30 @@ def test_a_slot_held_by_an_ended_run_neither_hot_loops_nor_ignores_sigterm(tmp_p
         [CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(20)  # enough for the cycle to get going (or to say what it waits for)
+        # until the cycle gets going (or the command says what it waits for), at most 20 s
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and runner.poll() is None:
+            if any(("cycle:" in line or "waiting for the warehouse" in line) for line in lines):
+                break
+            time.sleep(0.1)
         runner.send_signal(signal.SIGTERM)
         try:
             code = runner.wait(timeout=20)
         except subprocess.TimeoutExpired:
             runner.kill()
-            out = runner.communicate()[0]
-            pytest.fail(f"`budget-pipeline run` ignored SIGTERM; it printed only:\n{out}")
-        out = runner.stdout.read()
+            reader.join(5)
+            pytest.fail(
+                f"`budget-pipeline run` ignored SIGTERM; it printed only:\n{''.join(lines)}"
+            )
+        reader.join(5)
+        out = "".join(lines)
         assert code in (0, 143), out
         assert "cycle:" in out or "waiting for the warehouse" in out, out
+        assert "freed the warehouse from run" in out and "it has ended" in out, out
     finally:
         if runner.poll() is None:
             runner.kill()
