@@ -156,7 +156,7 @@ def execute_plan(
     ``as_of`` (the plan's data clock) stamps observe-mode rows, which call nothing.
     ``roll_back`` (a reason) rolls a started plan back instead of sending more of it.
     """
-    from budget_pipeline.engine import live_execution
+    from budget_pipeline.engine import live_execution, read_back
 
     if steps.height == 0:
         return ExecutionResult(log_frame([]), 0)
@@ -191,7 +191,7 @@ def execute_plan(
         )
     if source is None:
         raise ValueError(f"plan {plan_id} has live steps but no source to call")
-    settled = live_execution.reconcile_started(con, source, run_id)
+    settled = read_back.reconcile_started(con, source, run_id)
     logs.append(settled.log)
     attempt = int(
         db.scalar(
@@ -221,7 +221,7 @@ def _waiting(
 ) -> pl.DataFrame:
     """The plan's live steps still to send, or still to set back while it rolls back, with
     their pool."""
-    from budget_pipeline.engine.live_execution import rollback_state
+    from budget_pipeline.engine.ledger import rollback_state
 
     wanted = list(OPEN) + (["applied"] if rollback_state(con, plan_id)[1] else [])
     return ledger.filter(pl.col("state").is_in(wanted)).join(

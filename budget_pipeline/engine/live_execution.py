@@ -1,11 +1,10 @@
-"""Live execution: the calls of a plan's ``live`` steps, their reconciliation after a dead run,
-and the rollback of a plan that cannot be completed (see :mod:`~budget_pipeline.engine.execution`).
+"""Live execution: the calls of a plan's ``live`` steps and the rollback of a plan that cannot
+be completed (see :mod:`~budget_pipeline.engine.execution`).
 
-Each ledger update is written in one transaction with its ``action_log`` row
-(:func:`_record`), so a run killed at any point leaves no landed call unlogged. A call that was
-sent but whose outcome is unknown (a lost reply, a read-back that failed) stays ``started``
-until a read-back settles it; a rollback reads back every such call first and undoes the
-ones that landed.
+Each ledger update is written with its ``action_log`` row (:mod:`~budget_pipeline.engine.ledger`).
+A call that was sent but whose outcome is unknown (a lost reply, a read-back that failed) stays
+``started`` until a read-back settles it (:mod:`~budget_pipeline.engine.read_back`); a rollback
+reads back every such call first and undoes the ones that landed.
 
 One API call per step (I/O bound, in the ledger's order), so a Python loop over steps is right
 here; everything that can be read in one query is.
@@ -13,30 +12,21 @@ here; everything that can be read in one query is.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 import duckdb
 import polars as pl
 
 from budget_pipeline import db
-from budget_pipeline.engine.execution import (
-    LOG,
-    OPEN,
-    log_frame,
-    source_clock,
-    utcnow,
-)
+from budget_pipeline.engine.execution import OPEN, log_frame, source_clock, utcnow
+from budget_pipeline.engine.ledger import log_row as _row
+from budget_pipeline.engine.ledger import record as _record
+from budget_pipeline.engine.ledger import rollback_state, start_rollback
+from budget_pipeline.engine.ledger import set_ledger as _set_ledger
+from budget_pipeline.engine.read_back import donors_hold, reconcile_started
 from budget_pipeline.sources.base import AdSource
 
 _DECREASE, _PAUSE, _INCREASE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Settled:
-    log: pl.DataFrame
-    count: int  # 'started' calls settled by reading back
 
 
 @dataclass(frozen=True)
@@ -44,119 +34,6 @@ class Pass:
     log: pl.DataFrame
     outcome: str  # "complete" | "incomplete" | "rolled_back"
     open_steps: int
-
-
-def _set_ledger(
-    con, plan_id: str, entity_id: str, step: str, state: str, effective_at: datetime | None
-) -> None:
-    db.run(
-        con,
-        "upsert_execution_ledger",
-        {
-            "plan_id": plan_id,
-            "entity_id": entity_id,
-            "step": step,
-            "state": state,
-            "updated_at": utcnow(),
-            "effective_at": effective_at,
-        },
-    )
-
-
-def _row(step: dict, run_id: str | None, status: str, message: str, **extra) -> dict:
-    row = {c: step.get(c) for c in LOG if c in step}
-    row.update(
-        log_id=uuid.uuid4().hex,
-        run_id=run_id,
-        mode="live",
-        status=status,
-        message=message,
-        logged_at=utcnow(),
-    )
-    row.update(extra)
-    return row
-
-
-def _record(
-    con, key: tuple[str, str, str], state: str | None, when: datetime | None, row: dict | None
-) -> dict | None:
-    """The ledger's new ``state`` for ``key`` and its ``action_log`` row, in one transaction:
-    a run killed between the two can leave neither a landed call unlogged nor a log row
-    without its ledger state. ``state=None`` logs only (the ledger keeps its state)."""
-    with db.transaction(con):
-        if state is not None:
-            _set_ledger(con, *key, state, when)
-        if row is not None:
-            with db.staged(con, "staged_action_log", log_frame([row])):
-                db.run(con, "insert_action_log")
-    return row
-
-
-def _logged(rows: list[dict]) -> pl.DataFrame:
-    """The rows this pass wrote (each already in ``action_log``, see :func:`_record`)."""
-    return log_frame(rows)
-
-
-# --- after a dead run ---------------------------------------------------------------------
-
-
-def reconcile_started(
-    con: duckdb.DuckDBPyConnection,
-    source: AdSource,
-    run_id: str | None,
-    *,
-    plan_id: str | None = None,
-) -> Settled:
-    """Settle every call left ``started`` (of any plan, or of ``plan_id`` only): a run died
-    during it, or its reply was lost and the read-back failed. The budget is read back:
-    landed → ``applied`` and logged (with the account time of the call), so the interval
-    guards see it; not landed → ``pending`` again (the plan's next pass sends it, or its
-    rollback abandons it); moved by someone else → ``skipped``; unreadable → stays
-    ``started`` (the next run reads it again)."""
-    started = db.read(con, "select_started_steps")
-    after = "after restart" if plan_id is None else "before the rollback"
-    if plan_id is not None:
-        started = started.filter(pl.col("plan_id") == plan_id)
-    rows: list[dict] = []
-    for step in started.iter_rows(named=True):
-        key = (step["plan_id"], step["entity_id"], step["step"])
-        try:
-            current = source.read_budget(step["entity_id"])
-        except Exception as exc:  # left 'started': the next run tries again
-            rows.append(
-                _record(con, key, None, None,
-                        _row(step, run_id, "failed", f"could not read back a sent call: {exc}",
-                             effective_at=source_clock(source)))
-            )  # fmt: skip
-            continue
-        when = step["effective_at"] or source_clock(source)
-        if step["step"] == "pause":
-            landed, moved = current.get("status") == "PAUSED", False
-        else:
-            have = current.get("daily_budget")
-            landed = have == step["after_budget"]
-            moved = not landed and have != step["before_budget"]
-        if landed:
-            rows.append(
-                _record(con, key, "applied", when,
-                        _row(step, run_id, "applied",
-                             f"confirmed {after}: read back, the call went through (its run "
-                             "died or its reply was lost)",
-                             effective_at=when, before_status=current.get("status"),
-                             after_status=current.get("status")))
-            )  # fmt: skip
-        elif moved:
-            rows.append(
-                _record(con, key, "skipped", when,
-                        _row(step, run_id, "skipped",
-                             f"{after}: daily_budget is {current.get('daily_budget')}, neither "
-                             f"the planned {step['before_budget']} nor {step['after_budget']}; "
-                             "not forced",
-                             effective_at=when))
-            )  # fmt: skip
-        else:
-            _record(con, key, "pending", None, None)
-    return Settled(_logged(rows), started.height)
 
 
 # --- one pass over a plan -----------------------------------------------------------------
@@ -181,9 +58,9 @@ def run_live_pass(
     ledger = _ledger(con, plan_id)
     rows: list[dict] = []
     if not rollback_state(con, plan_id)[0]:
-        why = roll_back
+        why, unconfirmed = roll_back, False
         if why is None:
-            why, unconfirmed = _donors_hold(steps, ledger, source)
+            why, unconfirmed = donors_hold(steps, ledger, source)
         if why is None:
             rows += _send(con, steps, ledger, source, run_id, hold_increases=unconfirmed)
             ledger = _ledger(con, plan_id)
@@ -191,15 +68,15 @@ def run_live_pass(
             skipped = states.filter((pl.col("step") == "budget") & (pl.col("state") == "skipped"))
             still_open = int(states["state"].is_in(list(OPEN)).sum())
             if still_open == 0 and skipped.height == 0:
-                return Pass(_logged(rows), "complete", 0)
+                return Pass(log_frame(rows), "complete", 0)
             if skipped.height == 0 and not last_attempt:
-                return Pass(_logged(rows), "incomplete", still_open)
+                return Pass(log_frame(rows), "incomplete", still_open)
             why = (
                 f"{skipped.height} move(s) skipped because someone else changed the budget"
                 if skipped.height
                 else f"{still_open} step(s) still unfinished after the last attempt"
             )
-        rows.append(_start_rollback(con, plan_id, why, source, run_id))
+        rows.append(start_rollback(con, plan_id, why, source, run_id))
     # Calls sent whose outcome is unknown: read back, so the rollback undoes those that landed.
     rows += reconcile_started(con, source, run_id, plan_id=plan_id).log.to_dicts()
     db.run(con, "update_execution_ledger_abandon", {"plan_id": plan_id, "updated_at": utcnow()})
@@ -211,74 +88,7 @@ def run_live_pass(
     ).height
     if left == 0:
         db.run(con, "update_execution_rollback_ended", {"plan_id": plan_id, "ended_at": utcnow()})
-    return Pass(_logged(rows), "incomplete" if left else "rolled_back", left)
-
-
-def rollback_state(con, plan_id: str) -> tuple[bool, bool]:
-    """(a rollback of ``plan_id`` was decided: it never sends again, is it still under way)."""
-    decided, under_way = db.one(con, "select_execution_rollback", {"plan_id": plan_id})
-    return bool(decided), bool(under_way)
-
-
-def _start_rollback(con, plan_id: str, why: str, source: AdSource, run_id) -> dict:
-    """Mark the plan as rolling back (listed as unfinished until every move is back), with
-    its action-log row, in one transaction."""
-    row = _row(
-        {"plan_id": plan_id, "entity_id": "*", "entity_type": "plan", "step": "rollback"},
-        run_id,
-        "rolling_back",
-        f"plan cannot be completed ({why}): rolling back every move it applied",
-        effective_at=source_clock(source),
-    )
-    with db.transaction(con):
-        db.run(
-            con,
-            "insert_execution_rollback",
-            {"plan_id": plan_id, "reason": why, "run_id": run_id, "started_at": utcnow()},
-        )
-        with db.staged(con, "staged_action_log", log_frame([row])):
-            db.run(con, "insert_action_log")
-    return row
-
-
-def _donors_hold(
-    steps: pl.DataFrame, ledger: pl.DataFrame, source: AdSource
-) -> tuple[str | None, bool]:
-    """Before an increase spends money an earlier pass freed, read back each applied decrease
-    and pause: someone may have put a donor back since. Returns (a reason to roll back, or
-    None; True when a donor could not be read, so no increase is sent this pass)."""
-    joined = steps.join(ledger, on=["entity_id", "step"], how="left")
-    budget = pl.col("step") == "budget"
-    waiting = joined.filter(
-        budget
-        & (pl.col("after_budget") > pl.col("before_budget"))
-        & (pl.col("state").is_in(list(OPEN)) | pl.col("state").is_null())
-    )
-    donors = joined.filter(
-        (pl.col("state") == "applied")
-        & (~budget | (pl.col("after_budget") < pl.col("before_budget")))
-    )
-    if waiting.height == 0 or donors.height == 0:
-        return None, False
-    moved: list[str] = []
-    for donor in donors.iter_rows(named=True):
-        try:
-            current = source.read_budget(donor["entity_id"])
-        except Exception:  # cannot confirm the money is still free: spend none of it now
-            return None, True
-        if donor["step"] == "pause":
-            holds = current.get("status") == "PAUSED"
-        else:
-            holds = current.get("daily_budget") == donor["after_budget"]
-        if not holds:
-            moved.append(donor["entity_id"])
-    if moved:
-        return (
-            f"{len(moved)} applied decrease(s)/pause(s) moved since by someone else "
-            f"({', '.join(moved)}): the money they freed is gone",
-            False,
-        )
-    return None, False
+    return Pass(log_frame(rows), "incomplete" if left else "rolled_back", left)
 
 
 def _ledger(con, plan_id: str) -> pl.DataFrame:
@@ -333,14 +143,15 @@ def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool 
     for step in todo.iter_rows(named=True):
         key = (step["plan_id"], step["entity_id"], step["step"])
         increase = step["after_budget"] - step["before_budget"] if step["step"] == "budget" else 0
-        if increase > freed:
-            row = _row(
-                step, run_id, "deferred",
-                f"not sent: the plan's applied decreases have freed {freed} so far, this "
-                f"increase needs {increase}; sending it would create money. A later run "
-                "sends it once its donors are applied.",
-                effective_at=source_clock(source),
-            )  # fmt: skip
+        # A call in doubt (sent before, outcome unknown) is read back before it may be deferred:
+        # 'deferred' would forget that it may have landed.
+        in_doubt = step["state"] == "started"
+        if in_doubt:
+            freed += max(increase, 0)  # its reservation (_in_doubt) is decided again below
+        covered = increase <= 0 or increase <= freed  # decreases and pauses are never held back
+        if not covered and not in_doubt:
+            row = _row(step, run_id, "deferred", _deferred(freed, increase),
+                       effective_at=source_clock(source))  # fmt: skip
             rows.append(_record(con, key, "deferred", None, row))
             continue
         before_status = None
@@ -348,11 +159,16 @@ def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool 
         try:
             current = source.read_budget(step["entity_id"])
             before_status = current.get("status")
-            state, message = _live_one(con, source, step, current)
+            state, message = _live_one(step, current)
+            if state == "unsent" and not covered:
+                state, message = "deferred", _deferred(freed, increase)
+            elif state == "unsent":
+                state, message = _send_one(con, source, step)
         except _Sent as exc:  # stays 'started': read back before anything else
             state, message = None, f"outcome unknown, the call was sent: {exc}"
-        except Exception as exc:  # nothing was sent; recorded, never dropped
-            state, message = "failed", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # nothing sent now; recorded, never dropped
+            state = None if in_doubt else "failed"  # a call in doubt stays 'started'
+            message = f"{type(exc).__name__}: {exc}"
         status = state or "failed"
         if state == "applied" or (state is None and increase > 0):
             freed -= increase  # a decrease frees money; an increase that may have landed spends it
@@ -366,17 +182,23 @@ def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool 
     return rows
 
 
-def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, str]:
-    """The ledger state and message of one step (``started`` is recorded before the call;
-    :class:`_Sent` when the call was sent and then failed)."""
-    key = (step["plan_id"], step["entity_id"], step["step"])
+def _deferred(freed: int, increase: int) -> str:
+    return (
+        f"not sent: the plan's applied decreases have freed {freed} so far, this increase "
+        f"needs {increase}; sending it would create money. A later run sends it once its "
+        "donors are applied."
+    )
+
+
+def _live_one(step: dict, current: dict) -> tuple[str, str]:
+    """The ledger state and message of one step from its read-back: ``applied`` (already
+    there), ``skipped`` (moved by someone else) or ``unsent`` (still at its before-value)."""
     before, after = step["before_budget"], step["after_budget"]
     have = current.get("daily_budget")
     if step["step"] == "pause":
         if current.get("status") == "PAUSED":
             return "applied", "already paused"
-        _call(con, key, source, lambda: source.set_status(step["entity_id"], "PAUSED"))
-        return "applied", "paused"
+        return "unsent", ""
     if have == after:
         # The call went through before (a lost reply, a run that died after it): confirm it.
         return "applied", f"daily_budget {before} -> {after} (confirmed: already at {after})"
@@ -385,6 +207,17 @@ def _live_one(con, source: AdSource, step: dict, current: dict) -> tuple[str, st
             f"daily_budget moved since the plan was made: planned from {before}, found {have}; "
             "not forced"
         )
+    return "unsent", ""
+
+
+def _send_one(con, source: AdSource, step: dict) -> tuple[str, str]:
+    """Send one step's call (``started`` is recorded before it; :class:`_Sent` when the call
+    was sent and then failed)."""
+    key = (step["plan_id"], step["entity_id"], step["step"])
+    if step["step"] == "pause":
+        _call(con, key, source, lambda: source.set_status(step["entity_id"], "PAUSED"))
+        return "applied", "paused"
+    before, after = step["before_budget"], step["after_budget"]
     _call(con, key, source, lambda: source.write_budget(step["entity_id"], daily_budget=after))
     return "applied", f"daily_budget {before} -> {after}"
 
