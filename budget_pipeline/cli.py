@@ -16,12 +16,14 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Move Meta ads budget between campaigns, safely.")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_DAGSTER_YAML_HEADER = "# Dagster instance settings for budget_pipeline."
 
 
 def ensure_dagster_home() -> Path:
     """Use $DAGSTER_HOME (default ./.dagster_home) and put the project's dagster.yaml in it."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").absolute()
+    from budget_pipeline.preflight import DAGSTER_YAML_HEADER as _DAGSTER_YAML_HEADER
+    from budget_pipeline.preflight import dagster_home
+
+    home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     source = PROJECT_ROOT / "dagster.yaml"

@@ -41,19 +41,19 @@ def _say(text: str) -> None:
 
 
 def wait_for_warehouse(instance: dg.DagsterInstance) -> None:
-    """Free the slots of dead runs; while a live run holds the warehouse, say so and wait."""
-    from budget_pipeline.defs.run_health import pool_holders, reap_dead_runs
+    """Free the slots of dead or ended runs; while a live run holds the warehouse, say so and
+    wait (never without waiting: a slot that cannot be freed is checked again in
+    :data:`WAIT_POLL_SECONDS`)."""
+    from budget_pipeline.defs.run_health import free_dead_holders, pool_holders, reap_dead_runs
 
     for proc in reap_dead_runs(instance):
         _say(f"freed the warehouse from {proc.describe()}: its process is gone; marked failed")
     said = 0.0
     while True:
+        for proc in free_dead_holders(instance):
+            why = "it has ended" if proc.ended else "its process is gone"
+            _say(f"freed the warehouse from {proc.describe()}: {why}")
         holders = pool_holders(instance)
-        dead = [h for h in holders if not h.alive]
-        if dead:
-            for proc in reap_dead_runs(instance):
-                _say(f"freed the warehouse from {proc.describe()}: its process is gone")
-            continue
         if not holders:
             return
         now = time.monotonic()
@@ -151,6 +151,13 @@ def _report_checks(result: dg.ExecuteInProcessResult) -> None:
         )
 
 
+def _pools_now():
+    from budget_pipeline import settings
+    from budget_pipeline.config.pools import load_pools
+
+    return load_pools(settings.pools_path())  # preflight validated it
+
+
 def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
     from budget_pipeline import settings
     from budget_pipeline.definitions import defs
@@ -197,7 +204,8 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
         )
     if not execute:
         return 0
-    decision = gate_request(instance, None)
+    # An explicit run tries an unfinished plan now (no backoff), unless it would only be held.
+    decision = gate_request(instance, None, pools=_pools_now(), backoff=False)
     requests = [] if isinstance(decision, dg.SkipReason) else list(decision.run_requests or [])
     if not requests:
         skip = decision if isinstance(decision, dg.SkipReason) else decision.skip_reason

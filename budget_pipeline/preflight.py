@@ -9,7 +9,12 @@
    ``META_ASYNC_POLL_SECONDS``) and the partition settings ``BUDGET_PIPELINE_START_DATE``,
    ``BUDGET_PIPELINE_END_DATE`` and ``BUDGET_PIPELINE_TIMEZONE``; without it, the scenario file
    (``BUDGET_PIPELINE_SCENARIO``) like the pools file, in the pools file's currency;
-3. the warehouse path (``BUDGET_PIPELINE_DB``): a DuckDB file, or a path one can be created at.
+3. each pool's Meta rule file (``meta_rule:``, relative to the pools file): readable, a valid
+   rule;
+4. the warehouse path (``BUDGET_PIPELINE_DB``): a DuckDB file, or a path one can be created at;
+5. ``DAGSTER_HOME`` (default ``./.dagster_home``): a writable folder (or one that can be made),
+   whose ``dagster.yaml``, if it is the user's own, is valid YAML and a valid Dagster
+   instance configuration.
 
 The first problem raises :class:`~budget_pipeline.config.loading.ConfigError`, whose message
 names the environment variable, the file, the field and the value. The CLI prints it and exits
@@ -20,6 +25,7 @@ the error fail the run before any asset writes. The token is never part of a mes
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -34,7 +40,13 @@ from budget_pipeline.config.pools import PoolsConfig
 if TYPE_CHECKING:
     from budget_pipeline.sources.simulated.scenario import Scenario
 
-__all__ = ["ConfigError", "RunInputs", "preflight", "preflight_or_exit"]
+__all__ = ["ConfigError", "RunInputs", "dagster_home", "preflight", "preflight_or_exit"]
+
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+DEFAULT_DAGSTER_HOME = ".dagster_home"  # relative to the working directory
+# The first line of the dagster.yaml this project ships: a copy of it is refreshed by the CLI
+# (so its content is the project's), a dagster.yaml of the user's own is used as it is.
+DAGSTER_YAML_HEADER = "# Dagster instance settings for budget_pipeline."
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,93 @@ def preflight(env: Mapping[str, str] | None = None) -> RunInputs:
         _check_partitions(env)
     else:
         scenario_path, scenario = _check_scenario(env, pools, pools_path)
+    _check_rules(pools, pools_path)
     db_path = settings.check_db_path(env=env)
+    _check_dagster_home(env)
     return RunInputs(db_path, pools_path, pools, scenario_path, scenario, account_id)
+
+
+def dagster_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$DAGSTER_HOME``, default ``./.dagster_home``, absolute."""
+    raw = settings._env(env).get(DAGSTER_HOME_ENV, "").strip()
+    return Path(raw or Path.cwd() / DEFAULT_DAGSTER_HOME).expanduser().absolute()
+
+
+def _check_rules(pools: PoolsConfig, pools_path: Path) -> None:
+    """Each ``policy: meta_rule`` pool's rule file, read as the planner reads it (a relative
+    path is next to the pools file)."""
+    from budget_pipeline.engine.meta_rules import RuleError, load_rule
+
+    for pool in pools.pools:
+        if pool.policy != "meta_rule" or not pool.meta_rule:
+            continue
+        path = Path(pool.meta_rule).expanduser()
+        if not path.is_absolute():
+            path = pools_path.parent / path
+        try:
+            load_rule(path)
+        except RuleError as exc:
+            raise ConfigError(
+                f"pools file {pools_path}: pool {pool.name!r}: meta_rule {pool.meta_rule!r}: {exc}"
+            ) from None
+
+
+def _check_dagster_home(env) -> None:
+    """DAGSTER_HOME must be a folder the CLI can write (or create), and a dagster.yaml of the
+    user's own in it must be one Dagster accepts. Writes nothing."""
+    home = dagster_home(env)
+    where = (
+        f"{DAGSTER_HOME_ENV}={home}"
+        if settings._env(env).get(DAGSTER_HOME_ENV, "").strip()
+        else f"{DAGSTER_HOME_ENV} (unset; default {home})"
+    )
+    if home.exists():
+        if not home.is_dir():
+            raise ConfigError(f"{where}: not a folder (Dagster keeps its runs and logs there)")
+        if not os.access(home, os.W_OK | os.X_OK):
+            raise ConfigError(f"{where}: the folder is not writable")
+    else:
+        parent = next(p for p in home.parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{where}: cannot be created ({parent} is not a writable folder)")
+        return
+    config = home / "dagster.yaml"
+    if not config.exists():
+        return
+    if not config.is_file():
+        raise ConfigError(f"{where}: {config} is not a file")
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read {config}: {exc}") from None
+    if text.startswith(DAGSTER_YAML_HEADER):
+        return  # the project's own copy: the CLI refreshes it
+    try:
+        import yaml
+
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None:
+            problem = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        raise ConfigError(f"{where}: {config} is not valid YAML: {problem}") from None
+    _check_instance_config(where, home, config)
+
+
+def _check_instance_config(where: str, home: Path, config: Path) -> None:
+    """Dagster's own validation of dagster.yaml (reads it, writes nothing)."""
+    try:
+        from dagster._core.instance.config import dagster_instance_config
+    except ImportError:  # another Dagster version: it reports the problem itself
+        return
+    try:
+        dagster_instance_config(str(home))
+    except Exception as exc:
+        problem = " ".join(str(exc).split())
+        raise ConfigError(
+            f"{where}: {config} is not a valid Dagster configuration: {problem}"
+        ) from None
 
 
 def preflight_or_exit(env: Mapping[str, str] | None = None) -> RunInputs:

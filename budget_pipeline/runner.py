@@ -1,5 +1,7 @@
 """Run the pipeline in process through the real Dagster machinery: the CLI, the benchmark and
-the tests all go through here."""
+the tests all go through here. Every run carries this host and process
+(:func:`~budget_pipeline.defs.run_health.host_tags`), so a run whose process died before or
+after it started is recognised as dead and its plan finished by the next one."""
 
 from __future__ import annotations
 
@@ -8,6 +10,12 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 CYCLE_GROUPS = ("extraction", "warehouse", "decisions")
+
+
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    from budget_pipeline.defs.run_health import host_tags
+
+    return {**host_tags(), **(tags or {})}
 
 
 def _definitions():
@@ -38,7 +46,7 @@ def _materialize(
         instance=instance,
         resources=dict(resources) if resources is not None else dict(defs.resources),
         selection=selection,
-        tags=dict(tags or {}),
+        tags=_tags(tags),
         run_config=dict(run_config) if run_config else None,
         raise_on_error=False,
     )
@@ -71,7 +79,7 @@ def run_cycle(
         selection = dg.AssetSelection.groups(*CYCLE_GROUPS).without_checks()
         return _materialize(instance, selection, resources=resources, tags=range_tags)
     return _job("budget_cycle_job", resources).execute_in_process(
-        instance=instance, tags=range_tags, raise_on_error=False
+        instance=instance, tags=_tags(range_tags), raise_on_error=False
     )
 
 
@@ -94,7 +102,7 @@ def run_execution(
         )
     return _job("budget_execution_job", resources).execute_in_process(
         instance=instance,
-        tags=dict(tags or {}),
+        tags=_tags(tags),
         run_config=dict(run_config) if run_config else None,
         raise_on_error=False,
     )

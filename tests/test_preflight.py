@@ -19,6 +19,7 @@ from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.preflight import preflight
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "EAAB-preflight-secret-7731"
 META = {"META_ACCESS_TOKEN": TOKEN, "META_AD_ACCOUNT_ID": "act_1029384756"}
 
@@ -196,3 +197,46 @@ def test_with_a_token_the_scenario_is_not_read_but_the_warehouse_is(tmp_path):
     env["BUDGET_PIPELINE_DB"] = str(DEFAULT_POOLS_PATH)
     with pytest.raises(ConfigError, match=r"BUDGET_PIPELINE_DB=.*not a DuckDB database"):
         preflight(env)
+
+
+EXAMPLES = ROOT / "budget_pipeline" / "examples"
+
+
+def test_meta_rule_files_are_read_next_to_the_pools_file_and_a_bad_one_is_named(tmp_path):
+    env = {"BUDGET_PIPELINE_DB": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path / "h")}
+    good = EXAMPLES / "pools_meta_rule.yaml"
+    assert preflight(env | {"BUDGET_PIPELINE_POOLS": str(good)}).pools_path == good
+
+    copy = write(tmp_path / "pools.yaml", good.read_text())  # its rules/ folder is not there
+    with pytest.raises(ConfigError, match=r"no_pause_proportional_roas\.json.*cannot read"):
+        preflight(env | {"BUDGET_PIPELINE_POOLS": str(copy)})
+    write(tmp_path / "rules" / "no_pause_proportional_roas.json", '{"name": "x", ')
+    with pytest.raises(ConfigError, match=r"pool '.*': meta_rule .* not valid JSON"):
+        preflight(env | {"BUDGET_PIPELINE_POOLS": str(copy)})
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("run_monitoring:\n  enabledd: true\n", r"not a valid Dagster configuration.*enabledd"),
+        ("telemetry: [\n", r"not valid YAML: line 2, column 1"),
+        (None, r"not a folder"),
+    ],
+)
+def test_a_bad_dagster_home_is_named(tmp_path, config, expected):
+    home = tmp_path / "home"
+    if config is None:
+        write(home, "")  # a file, not a folder
+    else:
+        write(home / "dagster.yaml", config)
+    env = {"BUDGET_PIPELINE_DB": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(home)}
+    with pytest.raises(ConfigError, match=f"DAGSTER_HOME={home}: .*{expected}"):
+        preflight(env)
+
+
+def test_the_projects_own_dagster_yaml_or_none_passes(tmp_path):
+    env = {"BUDGET_PIPELINE_DB": str(tmp_path / "w.duckdb")}
+    assert preflight(env | {"DAGSTER_HOME": str(tmp_path / "new" / "home")})  # made by `run`
+    home = write(tmp_path / "home" / "dagster.yaml", (ROOT / "dagster.yaml").read_text()).parent
+    assert preflight(env | {"DAGSTER_HOME": str(home)})
+    assert files(tmp_path) == ["home", "home/dagster.yaml"]  # nothing written

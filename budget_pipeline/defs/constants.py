@@ -17,5 +17,8 @@ OUTCOME_TAG = "budget_pipeline/outcome"
 # Set on a budget_rollback_job run: the plan it rolls back (not PLAN_ID_TAG: the execution gate
 # must not take a rollback run for an execution of the plan).
 ROLLBACK_TAG = "budget_pipeline/rollback_plan_id"
+# Set with outcome "held": the pools (comma-separated) whose steps waited on observe mode or the
+# kill switch; the gate relaunches the plan once one of them may be called again.
+HELD_POOLS_TAG = "budget_pipeline/held_pools"
 # Set on a run the gate launches to finish a plan an earlier run left unfinished.
 FINISH_TAG = "budget_pipeline/finish_attempt"

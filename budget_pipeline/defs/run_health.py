@@ -8,6 +8,12 @@ event records the pid of the process that wrote it, so a STARTING/STARTED/CANCEL
 process no longer exists on this machine is dead. It is reported failed (with the reason) and
 its slots are freed; the execution gate then finishes or rolls back its plan.
 
+A run killed before it started (between its creation and RUN_START: NOT_STARTED or
+STARTING) has no such event: runs launched from this package (the CLI, the runner) carry
+the launcher's pid in :data:`PID_TAG`, and the run is dead once that process is gone. A slot
+still held by a run that has ended (a run force-terminated from the UI after its process
+died) is freed too (:func:`free_dead_holders`).
+
 Only runs of this machine are judged: the instance's run storage must be local (SQLite under
 ``DAGSTER_HOME``) or the run must carry this host's name in :data:`HOST_TAG`. In a multi-host
 deployment (``deploy/``) the run launcher's own monitoring does the same job.
@@ -25,7 +31,9 @@ import dagster as dg
 from budget_pipeline.defs.constants import DUCKDB_POOL
 
 HOST_TAG = "budget_pipeline/host"
+PID_TAG = "budget_pipeline/launcher_pid"  # the process that created the run (in process: runs it)
 _ACTIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
@@ -34,7 +42,7 @@ _ACTIVE = [
 
 def host_tags() -> dict[str, str]:
     """Tags for a run launched from this process (so other processes can judge it)."""
-    return {HOST_TAG: socket.gethostname()}
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
 @dataclass(frozen=True)
@@ -45,20 +53,25 @@ class RunProcess:
     pid: int | None
     alive: bool
     started: float | None  # run start, epoch seconds
+    ended: bool = False  # the run has finished (its slot should have been freed)
 
     def describe(self) -> str:
         where = f"pid {self.pid}" if self.pid else "no pid recorded"
         return f"run {self.run_id} ({self.job_name}, {self.status}, {where})"
 
 
-def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     """The pid of the run worker: the process that reported the run started (the launcher
-    that created the run may be another, long-lived process)."""
+    that created the run may be another, long-lived process); before RUN_START, the pid of
+    the process that created it, when it said so (:data:`PID_TAG`)."""
     records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.RUN_START, limit=1
+        run.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1
     ).records
     event = records[0].event_log_entry.dagster_event if records else None
-    return int(event.pid) if event is not None and event.pid else None
+    if event is not None and event.pid:
+        return int(event.pid)
+    tagged = run.tags.get(PID_TAG, "")
+    return int(tagged) if tagged.isdigit() else None
 
 
 def _boot_time() -> float | None:
@@ -109,7 +122,7 @@ def active_runs(instance: dg.DagsterInstance) -> list[RunProcess]:
         run = record.dagster_run
         if not _judged_here(instance, run):
             continue
-        pid = _run_pid(instance, run.run_id)
+        pid = _run_pid(instance, run)
         started = record.start_time or record.create_timestamp.timestamp()
         alive = pid is None or pid == os.getpid() or process_alive(pid, started)
         out.append(RunProcess(run.run_id, run.job_name, run.status.value, pid, alive, started))
@@ -143,7 +156,7 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = DUCKDB_POOL) -> list[
         record = instance.get_run_record_by_id(run_id)
         if record is None:
             continue
-        pid = _run_pid(instance, run_id)
+        pid = _run_pid(instance, record.dagster_run)
         if pid == os.getpid():
             continue
         started = record.start_time or record.create_timestamp.timestamp()
@@ -155,10 +168,30 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = DUCKDB_POOL) -> list[
         holders.append(
             RunProcess(
                 run_id, record.dagster_run.job_name, record.dagster_run.status.value, pid, alive,
-                started,
+                started, ended=record.dagster_run.is_finished,
             )
         )  # fmt: skip
     return holders
+
+
+def free_dead_holders(instance: dg.DagsterInstance, pool: str = DUCKDB_POOL) -> list[RunProcess]:
+    """Free the slots of ``pool`` held by a run that has ended (e.g. force-terminated from the
+    UI after its process died: Dagster frees those only in the daemon's run monitoring) or
+    whose process is gone (marked failed first). Returns them."""
+    freed = []
+    for proc in pool_holders(instance, pool):
+        if proc.alive and not proc.ended:
+            continue
+        run = instance.get_run_by_id(proc.run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(
+                run,
+                f"the run's process (pid {proc.pid}) is gone while it held the {pool} slot: "
+                "marked failed and its slots freed",
+            )
+        instance.event_log_storage.free_concurrency_slots_for_run(proc.run_id)
+        freed.append(proc)
+    return freed
 
 
 @dg.sensor(

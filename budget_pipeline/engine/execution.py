@@ -7,16 +7,22 @@ and call nothing. ``live`` pools call the source (:mod:`~budget_pipeline.engine.
   short (a crash, ``kill -9``, a failed call) is known to be unfinished;
 - each call is bracketed by the ledger (``started`` → ``applied``); the budget is read back
   first, so a write that already landed (a lost reply, a crash after the call) is confirmed,
-  never sent twice, and a budget someone else moved is skipped, never forced;
+  never sent twice, and a budget someone else moved is skipped, never forced. A call sent
+  whose outcome is unknown (its reply lost, the read-back failed) stays ``started`` until a
+  read-back settles it;
 - donors go before recipients, and an increase is sent only once applied decreases have freed
-  its money, so a partly applied plan never creates money;
-- a plan that cannot be completed (a step skipped because someone else moved the budget, or
-  still unfinished after :data:`MAX_ATTEMPTS` passes) is rolled back: every move it applied is
-  set back to its before-value. So after any sequence of crashes, failures and reruns each
-  pool's total of budgets equals the plan's, or the plan's before-values.
+  its money (read back first when an earlier pass applied them), so a partly applied plan
+  never creates money;
+- a plan that cannot be completed (a step skipped because someone else moved the budget, a
+  donor put back since, or still unfinished after :data:`MAX_ATTEMPTS` passes) is rolled back:
+  it is marked rolling back (listed as unfinished until done), every call in doubt is read
+  back, and every move it applied is set back to its before-value. So after any sequence of
+  crashes, failures and reruns each pool's total of budgets equals the plan's, or the plan's
+  before-values.
 
 Every attempt lands in the append-only ``action_log`` with the account's clock (the API
-server's ``Date`` of the call itself, or the simulated account's clock).
+server's ``Date`` of the call itself, or the simulated account's clock), in the same
+transaction as the ledger update it reports.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class ExecutionResult:
     attempt: int = 0  # this pass's number over the plan (live plans)
     open_steps: int = 0  # live steps still to send after this pass
     reconciled: int = 0  # calls left 'started' by a dead run, settled by reading back
+    held_pools: tuple[str, ...] = ()  # "held": the pools of the steps left waiting
 
     def counts(self) -> dict[str, int]:  # status -> steps
         return dict(self.log.group_by("status").len().iter_rows()) if self.log.height else {}
@@ -149,7 +156,7 @@ def execute_plan(
     ``as_of`` (the plan's data clock) stamps observe-mode rows, which call nothing.
     ``roll_back`` (a reason) rolls a started plan back instead of sending more of it.
     """
-    from budget_pipeline.engine import live_execution
+    from budget_pipeline.engine import live_execution, read_back
 
     if steps.height == 0:
         return ExecutionResult(log_frame([]), 0)
@@ -174,13 +181,17 @@ def execute_plan(
         logs.append(rows)
 
     live = steps.filter(pl.col("mode") == "live")
-    left_open = ledger.filter(pl.col("state").is_in(list(OPEN))).height
     if live.height == 0:
-        outcome = "held" if left_open else ("observed" if observe.height else "nothing")
-        return ExecutionResult(_concat(logs), already, outcome, open_steps=left_open)
+        # Nothing may be called (observe mode, the kill switch): a started plan waits, held.
+        waiting = _waiting(con, steps, ledger, plan_id)
+        held = tuple(sorted(waiting["pool"].drop_nulls().unique().to_list()))
+        outcome = "held" if waiting.height else ("observed" if observe.height else "nothing")
+        return ExecutionResult(
+            _concat(logs), already, outcome, open_steps=waiting.height, held_pools=held
+        )
     if source is None:
         raise ValueError(f"plan {plan_id} has live steps but no source to call")
-    settled = live_execution.reconcile_started(con, source, run_id)
+    settled = read_back.reconcile_started(con, source, run_id)
     logs.append(settled.log)
     attempt = int(
         db.scalar(
@@ -202,6 +213,19 @@ def execute_plan(
         attempt=attempt,
         open_steps=passed.open_steps,
         reconciled=settled.count,
+    )
+
+
+def _waiting(
+    con: duckdb.DuckDBPyConnection, steps: pl.DataFrame, ledger: pl.DataFrame, plan_id: str
+) -> pl.DataFrame:
+    """The plan's live steps still to send, or still to set back while it rolls back, with
+    their pool."""
+    from budget_pipeline.engine.ledger import rollback_state
+
+    wanted = list(OPEN) + (["applied"] if rollback_state(con, plan_id)[1] else [])
+    return ledger.filter(pl.col("state").is_in(wanted)).join(
+        steps.select("entity_id", "step", "pool"), on=["entity_id", "step"], how="left"
     )
 
 

@@ -205,3 +205,45 @@ def test_a_new_cycle_holds_the_pools_of_a_plan_still_being_finished(double, tmp_
         assert _launch(instance, db_path, request).success
     first_rows = plans.filter(pl.col("plan_id") == first_plan)
     assert assert_plan_complete_or_rolled_back(double, first_rows) == "complete"
+
+
+EXPIRED = {"status": 400, "code": 190, "message": "Error validating access token"}
+
+
+def test_a_call_in_doubt_stays_started_until_a_read_back_settles_it(double, tmp_path):
+    """A recipient's write lands but its reply is lost and the read-back fails (token expired):
+    its outcome is unknown. It must stay 'started' (never 'failed', 'deferred' or 'abandoned'
+    blindly) across a pass whose reads fail again, count as spent meanwhile, and be confirmed
+    (not sent twice) once it can be read."""
+    db_path = tmp_path / "doubt.duckdb"
+    live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS)
+    steps = _live_steps(db_path)
+    ups = steps.filter(pl.col("after_budget") > pl.col("before_budget")).sort("entity_id")
+    assert ups.height >= 2
+    doubt = ups.row(0, named=True)
+    get = f"GET /v25.0/{doubt['entity_id']}?"
+    double.faults.push(
+        {"match": get, "delay": 0.0},  # the read before the write
+        {"match": f"POST /v25.0/{doubt['entity_id']}", "lose_reply": True},  # lands
+        {"match": get, **EXPIRED},  # the client's read-back after the lost reply
+    )
+    assert _execute(db_path, steps, "run-1").outcome == "incomplete"
+    assert _ledger(db_path)[doubt["entity_id"]] == "started"
+
+    double.faults.push({"match": get, **EXPIRED}, {"match": get, **EXPIRED})  # still expired
+    assert _execute(db_path, steps, "run-2").outcome == "incomplete"
+    assert _ledger(db_path)[doubt["entity_id"]] == "started"
+    # meanwhile the pool never holds more than the plan's total (the call in doubt counts)
+    plan = stored_plans(db_path).filter(pl.col("pool") == "testing")
+    now = dict(double.account.entities().select("entity_id", "daily_budget").iter_rows())
+    assert sum(now[e] for e in plan["entity_id"]) <= int(plan["new_budget"].sum())
+
+    result = _execute(db_path, steps, "run-3")  # renewed
+    assert result.outcome == "complete"
+    assert assert_plan_complete_or_rolled_back(double, stored_plans(db_path)) == "complete"
+    assert budget_posts(double, doubt["entity_id"]) == [
+        (doubt["entity_id"], str(doubt["after_budget"]))
+    ]  # sent once, confirmed by reading back
+    logged = result.log.filter(pl.col("entity_id") == doubt["entity_id"])
+    assert logged["status"].to_list() == ["applied"]
+    assert logged["message"][0].startswith("confirmed after restart")

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from budget_pipeline import db
-from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION, OUTCOME_TAG
+from budget_pipeline.defs.constants import DUCKDB_POOL, EXECUTION, HELD_POOLS_TAG, OUTCOME_TAG
 from budget_pipeline.defs.decisions.assets import rebalance_plan
 from budget_pipeline.defs.decisions.checks import guard_results, latest_plan_id
 from budget_pipeline.defs.display import read_labels
@@ -61,7 +61,10 @@ def budget_execution(
     except PlanRefusedError:
         context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: "refused"})
         raise
-    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: result.outcome})
+    tags = {OUTCOME_TAG: result.outcome}
+    if result.outcome == "held":
+        tags[HELD_POOLS_TAG] = ",".join(result.held_pools)
+    context.instance.add_run_tags(context.run_id, tags)
     counts = result.counts()
     context.log.info(
         f"plan {plan_id}: {result.outcome}; {counts or 'nothing to do'}; "
@@ -115,16 +118,22 @@ def _execute(context, config: ExecutionConfig, con, cfg, account: AdAccount):
     plan_id = config.plan_id or latest_plan_id(context.instance, con)
     if plan_id is None:
         raise PlanRefusedError("no rebalance plan stored: materialize rebalance_plan first")
-    # 1. The gate's verdict again, from the event log: every blocking check passed for it.
-    gate = plan_gate(context.instance, plan_id)
-    if not gate.open:
-        raise PlanRefusedError(f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}")
+    # 1. A plan the ledger says is started is finished (or rolled back) whatever Dagster's
+    #    event log still holds (its check history is bounded; DAGSTER_HOME may have been
+    #    reset): its checks passed when it started, and the guards below run again. A plan not
+    #    started needs the gate's verdict again: every blocking check passed for it.
     started = bool(db.scalar(con, "select_plan_started", {"plan_id": plan_id}))
-    if not gate.newest and not started:
-        raise PlanRefusedError(
-            f"plan {plan_id} is not the newest plan and no run has started it: a stale plan is "
-            "never started (only a started plan is finished)"
-        )
+    if not started:
+        gate = plan_gate(context.instance, plan_id)
+        if not gate.open:
+            raise PlanRefusedError(
+                f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}"
+            )
+        if not gate.newest:
+            raise PlanRefusedError(
+                f"plan {plan_id} is not the newest plan and no run has started it: a stale "
+                "plan is never started (only a started plan is finished)"
+            )
     # 2. The guards once more on the stored plan, against the action log as it is now. A plan
     #    already under way that the guards now refuse is rolled back, never left half-applied.
     plan, results = guard_results(con, plan_id, cfg)

@@ -3,25 +3,35 @@
 Each tick it (1) relaunches every plan an earlier run left unfinished — the run died, failed
 or reported ``incomplete`` — so a started plan always finishes or is rolled back without an
 operator, and (2) launches the newest plan once its blocking checks all passed on it. It reads
-only the Dagster event log and run storage (never the DuckDB file).
+only the Dagster event log and run storage (never the DuckDB file), and the pools file when it
+knows it (the sensor's ``pools`` resource; `budget-pipeline run`).
+
+A plan is never given up: a run that failed is retried at the next tick, then with an
+exponential backoff from the end of its last run (:func:`retry_delay`: 1, 2, 4 … minutes, at
+most :data:`BACKOFF_MAX_SECONDS`), so a token that expired for a few minutes (or an outage)
+costs a few retries, and each failed run alerts (the alert sensors watch failed and partial
+runs). While the kill switch is on, or the plan's pools are in observe mode, execution would
+only hold the plan: it is not relaunched (nor counted) until it may call again.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 import dagster as dg
 
-from budget_pipeline.defs.constants import FINISH_TAG, OUTCOME_TAG, PLAN_ID_TAG
+from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.defs.constants import FINISH_TAG, HELD_POOLS_TAG, OUTCOME_TAG, PLAN_ID_TAG
 from budget_pipeline.defs.execution.gate import find_plan_record, plan_gate
 from budget_pipeline.defs.jobs import budget_execution_job
 
-# Execution runs of one plan after which the gate stops relaunching it (the executor itself
-# rolls an unfinishable plan back on its third pass; this only stops a plan that cannot even
-# start, e.g. whose checks now fail, from being retried for ever).
-MAX_RUNS_PER_PLAN = 6
+# Backoff between relaunches of an unfinished plan: the first retry at the next tick, then
+# BACKOFF_FIRST_SECONDS, doubling, at most BACKOFF_MAX_SECONDS (one intraday cycle).
+BACKOFF_FIRST_SECONDS = 60.0
+BACKOFF_MAX_SECONDS = 1800.0
 RECENT_RUNS = 200
 _IN_PROGRESS = {
     dg.DagsterRunStatus.QUEUED,
@@ -31,7 +41,15 @@ _IN_PROGRESS = {
     dg.DagsterRunStatus.CANCELING,
 }
 _DIED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-_SETTLED = {"complete", "rolled_back", "observed", "nothing", "held"}
+_SETTLED = {"complete", "rolled_back", "observed", "nothing"}
+
+
+def retry_delay(tries: int) -> float:
+    """Seconds to wait after the end of the last of ``tries`` runs that left a plan
+    unfinished before relaunching it."""
+    if tries <= 1:
+        return 0.0
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (tries - 2))
 
 
 def execution_request(plan_id: str, *, finish_attempt: int | None = None) -> dg.RunRequest:
@@ -52,8 +70,36 @@ class Finishing:
     notes: list[str]
 
 
-def unfinished_plan_requests(instance: dg.DagsterInstance) -> Finishing:
-    """A run request for every plan left unfinished, unless a run of it is in progress."""
+def _ended(record: dg.RunRecord) -> float:
+    if record.end_time is not None:
+        return record.end_time
+    return record.update_timestamp.timestamp()
+
+
+def _would_hold(pools: PoolsConfig, record: dg.RunRecord | None) -> str | None:
+    """Why execution would only hold the plan now (None: it may call the API)."""
+    if pools.settings.kill_switch:
+        return "the kill switch is on"
+    if record is None or record.dagster_run.tags.get(OUTCOME_TAG) != "held":
+        return None
+    held = [p for p in record.dagster_run.tags.get(HELD_POOLS_TAG, "").split(",") if p]
+    modes = {p.name: p.mode for p in pools.pools}
+    if held and all(modes.get(p) != "live" for p in held):
+        return f"its pools ({', '.join(held)}) are in observe mode"
+    return None
+
+
+def unfinished_plan_requests(
+    instance: dg.DagsterInstance,
+    *,
+    now: float | None = None,
+    pools: PoolsConfig | None = None,
+    backoff: bool = True,
+) -> Finishing:
+    """A run request for every plan left unfinished, unless a run of it is in progress, its
+    backoff has not elapsed (``backoff=False``: an explicit `budget-pipeline run` tries now),
+    or execution would only hold it (``pools``: the pools file now; None when unknown)."""
+    now = time.time() if now is None else now
     runs: dict[str, list[dg.RunRecord]] = defaultdict(list)
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=budget_execution_job.name), limit=RECENT_RUNS
@@ -78,20 +124,36 @@ def unfinished_plan_requests(instance: dg.DagsterInstance) -> Finishing:
             continue
         last = history[0] if history else None
         outcome = last.dagster_run.tags.get(OUTCOME_TAG) if last else None
-        if last is not None and outcome in _SETTLED:
-            # settled by a run that ended after the cycle listed it: nothing to finish
-            ended = last.end_time or 0.0
-            if plan_id not in listed or (newest_plan and ended >= newest_plan.timestamp):
-                continue
-        elif last is not None and outcome == "refused":
-            if plan_id not in listed:
-                continue
-        elif last is not None and not (outcome == "incomplete" or last.dagster_run.status in _DIED):
+        # A cycle that planned after the last run ended lists the plan iff it is unfinished.
+        after_cycle = last is not None and (
+            newest_plan is None or _ended(last) >= newest_plan.timestamp
+        )
+        if last is not None and plan_id not in listed and not after_cycle:
+            continue  # not unfinished (a plan refused before it started, one settled)
+        if outcome in _SETTLED and (plan_id not in listed or after_cycle):
+            continue  # settled by a run that ended after the cycle listed it
+        if outcome == "refused" and plan_id not in listed:
+            continue  # never started: nothing to finish
+        if (
+            last is not None
+            and outcome not in ("incomplete", "held", "refused")
+            and outcome not in _SETTLED
+            and last.dagster_run.status not in _DIED
+        ):
             continue
-        if len(history) >= MAX_RUNS_PER_PLAN:
+        held = _would_hold(pools, last) if pools is not None else None
+        if held:
+            notes.append(f"plan {plan_id}: unfinished, not relaunched while {held}")
+            continue
+        if outcome == "held" and pools is None and after_cycle:
+            continue  # held, pools unknown: tried again once per cycle
+        tried = [r for r in history if r.dagster_run.tags.get(OUTCOME_TAG) != "held"]
+        tries = len(tried)  # runs that were held did not try: they do not count
+        wait = _ended(tried[0]) + retry_delay(tries) - now if tried and backoff else 0.0
+        if wait > 0:
             notes.append(
-                f"plan {plan_id}: left unfinished after {len(history)} runs; see its action_log "
-                "and finish or roll it back by hand"
+                f"plan {plan_id}: unfinished after {tries} run(s); retried in {wait:.0f} s "
+                "(backoff; each failed run alerts)"
             )
             continue
         requests.append(execution_request(plan_id, finish_attempt=len(history)))
@@ -100,10 +162,17 @@ def unfinished_plan_requests(instance: dg.DagsterInstance) -> Finishing:
 
 
 def gate_request(
-    instance: dg.DagsterInstance, cursor: str | None
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    *,
+    now: float | None = None,
+    pools: PoolsConfig | None = None,
+    backoff: bool = True,
 ) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the gate. ``now`` (epoch seconds), ``pools`` (the pools file as it is now,
+    None when unknown) and ``backoff`` decide the relaunch of unfinished plans."""
     state = json.loads(cursor) if cursor else {}
-    finishing = unfinished_plan_requests(instance)
+    finishing = unfinished_plan_requests(instance, now=now, pools=pools, backoff=backoff)
     new = _newest_plan_request(instance, state)
     requests = finishing.requests + new.requests
     notes = "; ".join([*finishing.notes, new.note])
@@ -160,4 +229,17 @@ def _newest_plan_request(instance: dg.DagsterInstance, state: dict) -> _Newest:
     ),
 )
 def execution_gate(context: dg.SensorEvaluationContext):
-    return gate_request(context.instance, context.cursor)
+    return gate_request(context.instance, context.cursor, pools=_pools_now(context))
+
+
+def _pools_now(context: dg.SensorEvaluationContext) -> PoolsConfig | None:
+    """The pools file of the code location's ``pools`` resource; None when the sensor runs
+    without its definitions or the file cannot be read (then a run reports it)."""
+    repo = context.repository_def
+    if repo is None:
+        return None
+    try:
+        resource = repo.get_top_level_resources().get("pools")
+        return resource.load() if resource is not None else None
+    except Exception:
+        return None
