@@ -80,7 +80,7 @@ def start_rollback(
         {"plan_id": plan_id, "entity_id": "*", "entity_type": "plan", "step": "rollback"},
         run_id,
         "rolling_back",
-        f"plan cannot be completed ({why}): rolling back every move it applied",
+        f"rolling back every move the plan applied: {why}",
         effective_at=source_clock(source),
     )
     with db.transaction(con):

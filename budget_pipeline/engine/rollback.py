@@ -35,13 +35,9 @@ from budget_pipeline import db
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.contracts import LAST_CHANGES, conform
 from budget_pipeline.engine import guards
-from budget_pipeline.engine.execution import execution_steps, source_clock, utcnow
-from budget_pipeline.engine.live_execution import (
-    _row,
-    _write,
-    reconcile_started,
-    rollback_applied,
-)
+from budget_pipeline.engine.execution import execution_steps, log_frame, source_clock, utcnow
+from budget_pipeline.engine.ledger import start_rollback
+from budget_pipeline.engine.live_execution import reconcile_started, rollback_applied
 from budget_pipeline.sources.base import AdSource
 
 # Ledger states of a step that was (or may have been) sent live; 'observed' never was.
@@ -194,20 +190,18 @@ def roll_back_plan(
             f"plan {plan_id} is not rolled back, nothing was sent: the guards refuse it ({details})"
         )
 
-    # Nothing more of the plan is ever sent (a plan being rolled back is finished).
+    # Nothing more of the plan is ever sent (a plan being rolled back is finished); until every
+    # move is back the plan is listed as unfinished and its pools are held.
+    rows = [start_rollback(con, plan_id, reason, source, run_id)]
     db.run(con, "update_execution_ledger_abandon", {"plan_id": plan_id, "updated_at": utcnow()})
-    rows = [
-        _row(
-            {"plan_id": plan_id, "entity_id": "*", "entity_type": "plan", "step": "rollback"},
-            run_id,
-            "rolling_back",
-            f"{reason}: setting back every move the plan applied",
-            effective_at=now,
-        )
-    ]
     steps = execution_steps(plan, config).drop("mode")
-    rows += rollback_applied(con, steps, ledger, source, run_id)
-    log = _write(con, rows)
+    rows += rollback_applied(con, steps, ledger, source, run_id)  # each row logged as it went
+    log = log_frame(rows)
+    left = db.read(con, "select_execution_ledger", {"plan_id": plan_id}).filter(
+        pl.col("state").is_in(["applied", "started"])
+    )
+    if left.height == 0:
+        db.run(con, "update_execution_rollback_ended", {"plan_id": plan_id, "ended_at": utcnow()})
     counts = dict(log.group_by("status").len().iter_rows()) if log.height else {}
     failed = counts.get("failed", 0)
     skipped = counts.get("skipped", 0)

@@ -241,11 +241,6 @@ def _pools_prospecting_live(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 7 (rollback leaves pauses): fixed by the integrator in live_execution's "
-    "_rollback, not on this branch; remove this mark when merged",
-)
 def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
     """A plan pauses an ad set in prospecting and moves money in testing; a human moved one of
     the testing recipients meanwhile, so the plan is rolled back.
@@ -330,11 +325,6 @@ def test_a_donor_restored_by_a_human_between_passes_still_funds_the_recipients(d
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 8 (a live donor funding an observe-mode recipient): fixed by the "
-    "integrator in the allocator, not on this branch; remove this mark when merged",
-)
 def test_money_a_live_pool_gives_to_an_observe_pool_leaves_the_account(double, tmp_path):
     """SPEC §9 "go live one pool at a time": testing live, prospecting still observe, both in
     tier 3 (money moves within a tier first). The planner is mode-blind, so the testing donor
