@@ -13,9 +13,7 @@ from budget_pipeline.contracts import PLAN, conform
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 
-LIVE_POOLS = (
-    Path(__file__).resolve().parents[1] / "budget_pipeline/examples/pools_live_testing.yaml"
-)
+LIVE_POOLS = Path(__file__).resolve().parent / "fixtures/pools_live_rule.yaml"
 TOKEN = "EAAB-secret-token-never-to-be-seen-0451"
 
 
@@ -75,3 +73,14 @@ def assert_plan_complete_or_rolled_back(handle, plan: pl.DataFrame, pools=("test
             )
     assert len(verdicts) == 1, verdicts
     return verdicts.pop()
+
+
+def live_pools_data() -> dict:
+    """LIVE_POOLS as a dict to change and write elsewhere: its rule path made absolute."""
+    import yaml
+
+    data = yaml.safe_load(LIVE_POOLS.read_text())
+    for pool in data["pools"]:
+        if pool.get("meta_rule"):
+            pool["meta_rule"] = str((LIVE_POOLS.parent / pool["meta_rule"]).resolve())
+    return data

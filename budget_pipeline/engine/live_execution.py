@@ -147,6 +147,8 @@ def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool 
     for step in todo.iter_rows(named=True):
         key = (step["plan_id"], step["entity_id"], step["step"])
         increase = step["after_budget"] - step["before_budget"] if step["step"] == "budget" else 0
+        # what the step adds to the active budget: a pause takes its whole budget out of it
+        change = increase if step["step"] == "budget" else -step["before_budget"]
         # A call in doubt (sent before, outcome unknown) is read back before it may be deferred:
         # 'deferred' would forget that it may have landed.
         in_doubt = step["state"] == "started"
@@ -175,7 +177,8 @@ def _send(con, steps, ledger, source: AdSource, run_id, *, hold_increases: bool 
             message = f"{type(exc).__name__}: {exc}"
         status = state or "failed"
         if state == "applied" or (state is None and increase > 0):
-            freed -= increase  # a decrease frees money; an increase that may have landed spends it
+            # a decrease or a pause frees money; an increase that may have landed spends it
+            freed -= change
         after_status = before_status
         if step["step"] == "pause" and status == "applied":
             after_status = "PAUSED"

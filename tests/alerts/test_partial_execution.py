@@ -20,9 +20,7 @@ from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.graph_double import serve_double
 from budget_pipeline.sources.simulated import SimulatedAccount, load_scenario
 
-LIVE_POOLS = (
-    Path(__file__).resolve().parents[2] / "budget_pipeline/examples/pools_live_testing.yaml"
-)
+LIVE_POOLS = Path(__file__).resolve().parents[1] / "fixtures/pools_live_rule.yaml"
 KEYS = runner.partition_keys()[-35:]
 
 

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 import yaml
 from dagster_helpers import ALL_KEYS
+from live_helpers import live_pools_data
 
 from budget_pipeline import runner
 from budget_pipeline.config.pools import load_pools
@@ -29,9 +30,7 @@ from budget_pipeline.sources.graph_double import serve_double
 from budget_pipeline.sources.meta_api import MetaApiSource
 from budget_pipeline.sources.simulated import SimulatedAccount, load_scenario
 
-LIVE_POOLS = (
-    Path(__file__).resolve().parents[2] / "budget_pipeline/examples/pools_live_testing.yaml"
-)
+LIVE_POOLS = Path(__file__).resolve().parents[1] / "fixtures/pools_live_rule.yaml"
 TOKEN = "EAAB-secret-token-never-to-be-seen-0451"
 KEYS = ALL_KEYS[-35:]
 
@@ -270,7 +269,7 @@ def test_a_failed_write_then_a_rerun_through_dagster_completes_the_plan_once(dou
 
 
 def test_kill_switch_stops_every_live_call(double, tmp_path):
-    config = yaml.safe_load(LIVE_POOLS.read_text())
+    config = live_pools_data()
     config["settings"]["kill_switch"] = True
     pools_path = tmp_path / "pools_killed.yaml"
     pools_path.write_text(yaml.safe_dump(config))
@@ -292,7 +291,7 @@ def test_kill_switch_stops_every_live_call(double, tmp_path):
 
 
 def test_adsets_still_learning_are_held_and_metas_minimum_budget_is_read(double, tmp_path):
-    config = yaml.safe_load(LIVE_POOLS.read_text())
+    config = live_pools_data()
     config["settings"] |= {"skip_learning": True, "min_adset_budget": 0.5}
     pools_path = tmp_path / "pools_learning.yaml"
     pools_path.write_text(yaml.safe_dump(config))

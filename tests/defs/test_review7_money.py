@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+import yaml
 from dagster_helpers import ALL_KEYS
 from live_helpers import (
     LIVE_POOLS,
@@ -20,6 +21,7 @@ from live_helpers import (
     assert_plan_complete_or_rolled_back,
     budgets_at,
     live_cycle,
+    live_pools_data,
     live_resources,
     stored_plans,
 )
@@ -144,11 +146,19 @@ def test_a_token_that_expires_mid_plan_leaves_the_money_lost_for_good(double, tm
     assert assert_plan_complete_or_rolled_back(double, rows) in ("complete", "rolled_back")
 
 
-def _pools_with_kill_switch(tmp_path: Path, on: bool) -> Path:
-    path = tmp_path / f"pools_kill_{on}.yaml"
-    text = LIVE_POOLS.read_text().replace("kill_switch: false", f"kill_switch: {str(on).lower()}")
-    path.write_text(text)
+def _write_pools(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def _pool(data: dict, name: str) -> dict:
+    return next(p for p in data["pools"] if p["name"] == name)
+
+
+def _pools_with_kill_switch(tmp_path: Path, on: bool) -> Path:
+    data = live_pools_data()
+    data["settings"]["kill_switch"] = on
+    return _write_pools(tmp_path / f"pools_kill_{on}.yaml", data)
 
 
 def test_the_kill_switch_on_for_a_few_cycles_orphans_a_half_applied_plan(double, tmp_path):
@@ -230,27 +240,28 @@ def test_a_write_that_landed_but_errored_is_abandoned_by_the_rollback_and_never_
     )
 
 
-def _pools_prospecting_live(tmp_path: Path) -> Path:
-    """The live demo's pools with prospecting live as well (SPEC §9: testing, then prospecting)."""
-    path = tmp_path / "pools_two_live.yaml"
-    text = LIVE_POOLS.read_text().replace(
-        "    ceiling: 2000\n", "    ceiling: 2000\n    mode: live\n"
-    )
-    assert text.count("mode: live") == 2
-    path.write_text(text)
-    return path
+def _pools_live_pause(tmp_path: Path) -> Path:
+    """The live pools with testing on the threshold policy set to pause below 0.40 (as in
+    fixtures/pools_pause.yaml): its plan pauses one ad set and gives its money to others."""
+    data = live_pools_data()
+    data["settings"]["learning_cap_pct"] = 20
+    testing = _pool(data, "testing")
+    testing.pop("meta_rule")
+    testing["policy"] = "composite"
+    testing["thresholds"] = {"pause_below": 0.40, "decrease_below": 0.40, "credible_z": 0}
+    return _write_pools(tmp_path / "pools_live_pause.yaml", data)
 
 
 def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
-    """A plan pauses an ad set in prospecting and moves money in testing; a human moved one of
-    the testing recipients meanwhile, so the plan is rolled back.
+    """A plan pauses an ad set in testing and moves its money to others; a human moved one of
+    the recipients meanwhile, so the plan is rolled back.
 
     Expected: "the plan is rolled back to its before-values": the paused ad set is ACTIVE again
-    (its 130.00 EUR/day is part of the pool's active budget before the plan).
-    Observed: only budget steps are rolled back; the ad set stays PAUSED, so prospecting's
-    active daily budget is 130.00 EUR lower than before, with the plan reported 'rolled_back'.
+    (its budget is part of the pool's active budget before the plan).
+    Observed: only budget steps are rolled back; the ad set stays PAUSED, so the pool's active
+    daily budget is lower than before, with the plan reported 'rolled_back'.
     """
-    pools = _pools_prospecting_live(tmp_path)
+    pools = _pools_live_pause(tmp_path)
     db_path = tmp_path / "pause.duckdb"
     live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS, pools)
     plan = stored_plans(db_path)
@@ -264,6 +275,27 @@ def test_a_rolled_back_plan_leaves_its_pauses_in_place(double, tmp_path):
     assert result.outcome == "rolled_back"
     status = dict(double.account.entities().select("entity_id", "status").iter_rows())
     assert [status[e] for e in paused] == ["ACTIVE"] * len(paused)
+
+
+def test_a_pause_funds_its_recipients_in_the_same_pass(double, tmp_path):
+    """A plan whose only donor is a pause: the paused ad set's budget leaves the active total,
+    so the increases it funds are covered as soon as the pause is applied, in the same pass.
+    (They were deferred for ever: a pause freed nothing until the next pass's ledger read.)"""
+    pools = _pools_live_pause(tmp_path)
+    db_path = tmp_path / "pause.duckdb"
+    live_cycle(dg.DagsterInstance.ephemeral(), db_path, KEYS, pools)
+    plan = stored_plans(db_path)
+    steps = execution_steps(plan, load_pools(pools)).filter(pl.col("mode") == "live")
+    assert steps.filter(pl.col("step") == "pause").height == 1
+    assert steps.filter(pl.col("after_budget") < pl.col("before_budget")).height == 0
+
+    result = _execute(db_path, steps, "run-1")
+    assert result.outcome == "complete", result.log.select("entity_id", "status", "message")
+    assert set(result.log["status"]) == {"applied"}
+    assert assert_plan_complete_or_rolled_back(double, plan) == "complete"
+    (paused,) = steps.filter(pl.col("step") == "pause")["entity_id"]
+    status = dict(double.account.entities().select("entity_id", "status").iter_rows())
+    assert status[paused] == "PAUSED"
 
 
 def test_a_started_plan_whose_checks_left_the_check_history_can_never_be_finished(
@@ -335,14 +367,12 @@ def test_money_a_live_pool_gives_to_an_observe_pool_leaves_the_account(double, t
     only funds live recipients, or the cross-mode move is not planned).
     Observed: the run reports 'complete'; the account's daily budget is 3.00 EUR lower for good.
     """
-    pools = tmp_path / "pools_cross.yaml"
-    pools.write_text(
-        LIVE_POOLS.read_text().replace(
-            "    tier: 2\n    floor: 500\n    ceiling: 2000\n",
-            "    tier: 3\n    floor: 500\n    ceiling: 2000\n"
-            "    thresholds: {increase_above: 0.56, increase_persistence: 1}\n",
-        )
-    )
+    data = live_pools_data()
+    prospecting = _pool(data, "prospecting")
+    prospecting["tier"] = 3
+    prospecting["policy"] = "composite"
+    prospecting["thresholds"] = {"increase_above": 0.56, "increase_persistence": 1}
+    pools = _write_pools(tmp_path / "pools_cross.yaml", data)
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "cross.duckdb"
     before = sum(v or 0 for v in budgets_at(double).values())
