@@ -30,6 +30,12 @@ CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("bud
 SCENARIO = load_scenario(DEFAULT_SCENARIO_PATH)
 
 
+# The pools file the README's live demo runs with.
+README_LIVE_POOLS = (
+    Path(__file__).resolve().parent.parent / "budget_pipeline/examples/pools_live_demo.yaml"
+)
+
+
 def _env(tmp_path: Path, double) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
     env.pop("DAGSTER_HOME", None)
@@ -189,13 +195,16 @@ def test_the_readmes_live_demo_applies_the_moves_right_after_the_quick_start(tmp
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr[-2000:]
-    assert "observed: observed 7, applied 0" in first.stdout
+    assert "observed: observed 19, applied 0" in first.stdout
     with serve_double(SimulatedAccount(SCENARIO), token=TOKEN) as double:
-        env = _env(tmp_path, double) | {"BUDGET_PIPELINE_DB": "data/live_demo.duckdb"}
+        env = _env(tmp_path, double) | {
+            "BUDGET_PIPELINE_DB": "data/live_demo.duckdb",
+            "BUDGET_PIPELINE_POOLS": str(README_LIVE_POOLS),
+        }
         demo = subprocess.run(
             [CLI, "run", "--days", "35"], cwd=tmp_path, env=env,
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert demo.returncode == 0, demo.stdout + demo.stderr[-2000:]
-        assert "complete: observed 1, applied 6," in demo.stdout
-        assert len(budget_posts(double)) == 6
+        assert "complete: observed 0, applied 19," in demo.stdout
+        assert len(budget_posts(double)) == 19

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
-LIVE_POOLS = ROOT / "budget_pipeline/examples/pools_live_testing.yaml"
+LIVE_POOLS = ROOT / "budget_pipeline/examples/pools_live_demo.yaml"
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -170,7 +170,7 @@ class Pool(_Strict):
     conversion_action: str | None = None
     # How the pool's money moves: "marginal_return" (fitted response curves; the default),
     # "composite" (the seed's score thresholds and triggers) or "meta_rule" (a native rule).
-    policy: Literal["composite", "meta_rule", "marginal_return"] = "composite"
+    policy: Literal["composite", "meta_rule", "marginal_return"] = "marginal_return"
     meta_rule: str | None = None
     # Curvature e of the pool's response curves (value ∝ spend ** e): diminishing returns.
     response_elasticity: Annotated[float, Field(gt=0.05, lt=0.95)] = 0.6

@@ -8,11 +8,14 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.defs.resources import PoolsResource
 
+# The default pools with prospecting on the threshold policy: its plan on the default account
+# pauses one ad set, which is what the pause alert needs to see.
+PAUSE_POOLS = Path(__file__).parent.parent / "fixtures" / "pools_pause.yaml"
 
-def tick(sensor, instance, cursor=None, pools_path: Path = DEFAULT_POOLS_PATH):
+
+def tick(sensor, instance, cursor=None, pools_path: Path = PAUSE_POOLS):
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"pools": PoolsResource(path=str(pools_path))}
     )
@@ -26,7 +29,7 @@ def state(result) -> dict:
 
 
 def pools_with_alerts(tmp_path: Path, **alerts) -> Path:
-    config = yaml.safe_load(DEFAULT_POOLS_PATH.read_text())
+    config = yaml.safe_load(PAUSE_POOLS.read_text())
     config["alerts"] = alerts
     path = tmp_path / "pools_alerts.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -12,13 +12,12 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
-from alerts.sensor_helpers import newest_plan, pools_with_alerts, state, tick
+from alerts.sensor_helpers import PAUSE_POOLS, newest_plan, pools_with_alerts, state, tick
 from dagster_helpers import ALL_KEYS, resources, run_cycle, run_execution
 
 from budget_pipeline import runner
 from budget_pipeline.alerts.settings import SMTP_ENV
 from budget_pipeline.config.alerts import SLACK_WEBHOOK_ENV
-from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.defs.alerts.sensors import (
     ALERT_SENSORS,
     alert_on_failed_check,
@@ -28,8 +27,8 @@ from budget_pipeline.defs.alerts.sensors import (
 )
 from budget_pipeline.defs.execution.sensors import execution_gate
 
-KEYS = ALL_KEYS[-35:]  # enough history for scores; the default account's plan pauses one ad set
-PAUSED = "120210000005002"
+KEYS = ALL_KEYS[-35:]  # enough history for scores; PAUSE_POOLS' plan pauses one ad set
+PAUSED = "120210000012001"
 
 
 def use_slack(monkeypatch, url: str) -> None:
@@ -45,14 +44,14 @@ def use_mail(monkeypatch, server) -> None:
         monkeypatch.setenv(SMTP_ENV[field], value)
 
 
-def test_a_pause_in_the_default_plan_alerts_once_by_slack_and_mail(
+def test_a_pause_in_the_plan_alerts_once_by_slack_and_mail(
     tmp_path, webhook, plain_smtp, monkeypatch
 ):
     use_slack(monkeypatch, webhook.url)
     use_mail(monkeypatch, plain_smtp)
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "w.duckdb"
-    run_cycle(instance, db_path, KEYS)
+    run_cycle(instance, db_path, KEYS, pools_path=PAUSE_POOLS)
     plan = newest_plan(instance)
     assert plan["pauses"] == 1
 
@@ -60,8 +59,8 @@ def test_a_pause_in_the_default_plan_alerts_once_by_slack_and_mail(
     (text,) = webhook.texts()
     assert f"Plan {plan['plan_id']} pauses 1 ad set(s) or campaign(s)" in text
     assert (
-        f"• broad Advantage+ audience ({PAUSED}) in pool prospecting, daily budget 130.00 EUR "
-        "kept: score_below_0.35"
+        f"• interest sustainability ({PAUSED}) in pool testing, daily budget 15.00 EUR "
+        "kept: score_below_0.4_pause"
     ) in text  # named as rebalance_plan's moves_table names it
     assert f"<http://127.0.0.1:3000/runs/{plan['run_id']}|run {plan['run_id'][:8]}>" in text
     (mail,) = plain_smtp.mailbox.parsed()
@@ -76,7 +75,7 @@ def test_a_pause_in_the_default_plan_alerts_once_by_slack_and_mail(
     second = tick(alert_on_plan_pause, instance, first.cursor)
     assert len(webhook.posts) == 1 and len(plain_smtp.mailbox.messages) == 1
     # the next intraday run re-materializes the same plan: not news, not sent again
-    run_cycle(instance, db_path, KEYS[-2:])
+    run_cycle(instance, db_path, KEYS[-2:], pools_path=PAUSE_POOLS)
     again = newest_plan(instance)
     assert again["plan_id"] == plan["plan_id"] and again["storage_id"] > plan["storage_id"]
     third = tick(alert_on_plan_pause, instance, second.cursor)
@@ -88,7 +87,7 @@ def test_nothing_configured_sends_nothing_and_switching_on_later_replays_nothing
     tmp_path, webhook, monkeypatch
 ):
     instance = dg.DagsterInstance.ephemeral()
-    run_cycle(instance, tmp_path / "w.duckdb", KEYS)
+    run_cycle(instance, tmp_path / "w.duckdb", KEYS, pools_path=PAUSE_POOLS)
     results = {}
     for sensor in ALERT_SENSORS:
         results[sensor.name] = tick(sensor, instance)
@@ -191,7 +190,7 @@ def _lock_a_moved_entity(db_path: Path, tmp_path: Path) -> tuple[Path, str]:
         ).fetchone()
     finally:
         con.close()
-    config = yaml.safe_load(DEFAULT_POOLS_PATH.read_text())
+    config = yaml.safe_load(PAUSE_POOLS.read_text())
     for p in config["pools"]:
         if p["name"] == pool:
             p["locked"] = [entity]
@@ -206,7 +205,7 @@ def test_a_failed_blocking_check_alerts_once_and_its_failed_run_is_not_told_twic
     use_slack(monkeypatch, webhook.url)
     instance = dg.DagsterInstance.ephemeral()
     db_path = tmp_path / "w.duckdb"
-    run_cycle(instance, db_path, KEYS)
+    run_cycle(instance, db_path, KEYS, pools_path=PAUSE_POOLS)
     plan = newest_plan(instance)
     checks = tick(alert_on_failed_check, instance)  # the passing checks: nothing to say
     runs = tick(alert_on_run_failure, instance)
@@ -326,7 +325,7 @@ def test_the_alert_sensors_load_in_the_code_location_with_its_own_resources(
     assert names <= {s.name for s in defs.sensors}
     use_slack(monkeypatch, webhook.url)
     instance = dg.DagsterInstance.ephemeral()
-    run_cycle(instance, tmp_path / "w.duckdb", KEYS)
+    run_cycle(instance, tmp_path / "w.duckdb", KEYS, pools_path=PAUSE_POOLS)
     sensor = defs.get_sensor_def("alert_on_plan_pause")
     context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
     sensor(context)

@@ -55,7 +55,15 @@ def test_amounts_at_the_bound_plan_without_overflow():
     # The largest allowed ceiling and floor, and budgets of 10^15 minor units each: the planner
     # forms pool totals and room in int64 and must neither raise nor wrap around.
     config = PoolsConfig(
-        pools=[{"name": "a", "tier": 1, "floor": MAX_AMOUNT / 2, "ceiling": MAX_AMOUNT}],
+        pools=[
+            {
+                "name": "a",
+                "tier": 1,
+                "floor": MAX_AMOUNT / 2,
+                "ceiling": MAX_AMOUNT,
+                "policy": "composite",
+            }
+        ],
         settings={"min_adset_budget": MAX_AMOUNT / 10},
     )
     assert config.ceiling_minor("a") == MAX_AMOUNT_MINOR

@@ -111,6 +111,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             {
                 "name": name,
                 "tier": draw(st.integers(1, 3)),
+                "policy": "composite",
                 "floor": floor / 100,
                 "ceiling": ceiling / 100,
                 "locked": locked_campaigns if p == 0 else [],

@@ -72,7 +72,10 @@ def rule_pool(name: str = "r", tier: int = 1, **extra: Any) -> dict[str, Any]:
 
 
 def composite_pool(name: str = "comp", tier: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "tier": tier, "floor": 0, "ceiling": 100_000, **extra}
+    return {
+        "name": name, "tier": tier, "floor": 0, "ceiling": 100_000, "policy": "composite",
+        **extra,
+    }  # fmt: skip
 
 
 RULE_ONLY = config(rule_pool())

@@ -27,7 +27,10 @@ def config(*pools: tuple[str, int, float, float], **settings) -> PoolsConfig:
     """``(name, tier, floor, ceiling)`` in major units per day."""
     return PoolsConfig(
         settings=settings,
-        pools=[{"name": n, "tier": t, "floor": f, "ceiling": c} for n, t, f, c in pools],
+        pools=[
+            {"name": n, "tier": t, "floor": f, "ceiling": c, "policy": "composite"}
+            for n, t, f, c in pools
+        ],
     )
 
 
@@ -317,7 +320,16 @@ def test_pool_below_its_floor_keeps_its_money_but_may_move_inside():
 
 def test_locked_entities_never_move():
     cfg = PoolsConfig(
-        pools=[{"name": "a", "tier": 1, "floor": 0, "ceiling": 10_000, "locked": ["c_lk"]}]
+        pools=[
+            {
+                "name": "a",
+                "tier": 1,
+                "floor": 0,
+                "ceiling": 10_000,
+                "locked": ["c_lk"],
+                "policy": "composite",
+            }
+        ]
     )
     plan = plan_rebalance(
         entities(

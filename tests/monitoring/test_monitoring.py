@@ -79,7 +79,7 @@ def test_every_report_runs_weekly_with_a_warning_check_that_matches_the_warehous
     metas, checks = _monitor(db_path)
     assert set(checks) == {
         "budget_utilisation_healthy", "trigger_fire_rate_healthy", "learning_resets_none",
-        "score_drift_within_threshold", "go_live_order_kept",
+        "score_drift_within_threshold", "go_live_order_kept", "score_calibration_fire_rate_healthy",
     }  # fmt: skip
     assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
     as_of = datetime.fromisoformat(metas["budget_utilisation"]["as_of"])
