@@ -102,6 +102,30 @@ def simulate(
     )
 
 
+def _unseen_scenarios(seed: int, kinds: str, out: Path | None) -> list[Path]:
+    """Every library kind (or the named ones) generated with ``seed``, written as scenario
+    files (under ``out/scenarios``, else a temporary folder) named ``<kind>_seed<seed>``."""
+    import tempfile
+
+    from budget_pipeline.sources.simulated.library import KINDS, scenario_yaml
+
+    chosen = list(KINDS) if kinds == "all" else [k.strip() for k in kinds.split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        raise ConfigError(
+            f"--scenarios {', '.join(unknown)}: with --unseen, name library kinds "
+            f"({', '.join(KINDS)})"
+        )
+    folder = out / "scenarios" if out is not None else Path(tempfile.mkdtemp(prefix="unseen-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in chosen:
+        path = folder / f"{kind}_seed{seed}.yaml"
+        path.write_text(scenario_yaml(kind, seed), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def bench_decisions(
     scenarios: str = typer.Option(
         "all", help="Comma-separated bundled scenario names or files (default: the library)"
@@ -109,6 +133,12 @@ def bench_decisions(
     days: int = typer.Option(21, min=1, max=365, help="Days to simulate"),
     seeds: int = typer.Option(3, min=1, max=20, help="Seeds per scenario (common to policies)"),
     workers: int = typer.Option(2, min=1, max=16, help="Closed loops run in parallel"),
+    unseen: int | None = typer.Option(
+        None,
+        min=1,
+        help="Bench fresh variants of every library kind generated with this seed (new "
+        "curves, budgets, names) instead of the bundled files: accounts the project does not ship",
+    ),
     out: Path | None = typer.Option(None, help="Write decisions.md, decisions.json, chart"),
 ) -> None:
     """Static budgets, the engine, a native Meta rule and the oracle on the scenario library:
@@ -124,7 +154,9 @@ def bench_decisions(
     from budget_pipeline.sources.simulated.library import SCENARIO_DIR
 
     try:
-        if scenarios == "all":
+        if unseen is not None:
+            paths = _unseen_scenarios(unseen, scenarios, out)
+        elif scenarios == "all":
             paths = sorted(SCENARIO_DIR.glob("*.yaml"))
         else:
             paths = [resolve_scenario(s.strip()) for s in scenarios.split(",") if s.strip()]

@@ -76,17 +76,27 @@ def test_simulate_refuses_bad_input_with_exit_2(tmp_path):
     assert done.returncode == 2 and "greedy" in done.stderr
 
 
-def test_bench_decisions_prints_the_table(tmp_path):
+def test_bench_decisions_prints_the_table_for_an_account_the_project_does_not_ship(tmp_path):
     done = _cli(
-        tmp_path, "bench", "decisions", "--scenarios", "near_optimal_noisy", "--days", "2",
-        "--seeds", "1", "--workers", "1", "--out", str(tmp_path / "bench"),
+        tmp_path, "bench", "decisions", "--unseen", "5", "--scenarios", "near_optimal_noisy",
+        "--days", "2", "--seeds", "1", "--workers", "1", "--out", str(tmp_path / "bench"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
     for policy in ("engine", "meta rule", "oracle"):
-        assert f"| near_optimal_noisy | {policy} |" in table
+        assert f"| near_optimal_noisy_seed5 | {policy} |" in table
+    generated = (tmp_path / "bench" / "scenarios" / "near_optimal_noisy_seed5.yaml").read_text()
+    bundled = (SCENARIO_DIR / "near_optimal_noisy.yaml").read_text()
+    assert "generate_scenario('near_optimal_noisy', 5)" in generated and generated != bundled
     rows = json.loads((tmp_path / "bench" / "decisions.json").read_text())
     static = next(r for r in rows if r["policy"] == "static")
     oracle = next(r for r in rows if r["policy"] == "oracle")
     assert oracle["value"] >= static["value"] and oracle["guard_breaches"] == 0
     assert (tmp_path / "bench" / "decisions.png").stat().st_size > 10_000
+
+
+def test_bench_decisions_unseen_names_the_kinds_it_knows(tmp_path):
+    done = _cli(tmp_path, "bench", "decisions", "--unseen", "3", "--scenarios", "default")
+    assert done.returncode == 2
+    assert "--scenarios default: with --unseen, name library kinds (winner" in done.stderr
+    assert "Traceback" not in done.stderr
