@@ -81,20 +81,59 @@ def _quiet_warnings(verbose: bool) -> None:
 bench_app = typer.Typer(help="Benchmarks: speed (the default) and decision quality.")
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s < 1 or s > 1_000_000 for s in sizes):
+        raise typer.BadParameter(
+            f"expected ad-set counts separated by commas, e.g. 40,1000,10000; got {text!r}",
+            param_hint="--sizes",
+        )
+    return sizes
+
+
 @bench_app.callback(invoke_without_command=True)
 def bench(
     ctx: typer.Context,
-    scale: int = typer.Option(5, help="How many copies of the default account to compare", min=2),
+    sizes: str = typer.Option(
+        "40,1000,10000",
+        help="Ad-set counts of the curve (the default account copied size/40 times); the 10k "
+        "point takes minutes",
+    ),
+    scale: int | None = typer.Option(
+        None, help="Shorthand for --sizes 40,40*SCALE (the default account and SCALE copies)", min=2
+    ),
+    plan_adsets: int = typer.Option(
+        100_000, help="Ad sets of the planner-alone point (0 skips it)", min=0
+    ),
+    plan_pools: int = typer.Option(1_000, help="Pools of the planner-alone point", min=1),
+    naive: bool = typer.Option(True, help="Time the naive pandas reference (needs pandas)"),
 ) -> None:
-    """Time the pipeline on the default account and on one SCALE times larger (ratios).
+    """The scale curve in one run: cycle times, peak RSS, the decision steps against the
+    one-pass DuckDB floor and a naive pandas reference, and the planner alone (ratios).
 
     `budget-pipeline bench decisions` measures decision quality instead.
     """
     if ctx.invoked_subcommand is not None:
         return
-    from budget_pipeline.bench import run_bench
+    from budget_pipeline.bench import run_curve
 
-    typer.echo(run_bench(scale))
+    chosen = [40, 40 * scale] if scale is not None else _sizes(sizes)
+
+    def progress(line: str) -> None:
+        typer.echo(f"  ... {line}", err=True)
+
+    typer.echo(
+        run_curve(
+            chosen,
+            plan_adsets=plan_adsets,
+            plan_pools=plan_pools,
+            naive=naive,
+            progress=progress,
+        )
+    )
 
 
 from budget_pipeline.cli_simulate import bench_decisions, simulate  # noqa: E402

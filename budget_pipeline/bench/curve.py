@@ -1,0 +1,151 @@
+"""``budget-pipeline bench``: the scale curve in one run, as ratios (the machines here are
+shared and noisy: compare the columns of one run, never numbers across runs).
+
+For each size (ad sets: the default account copied ``size ÷ 40`` times, pools scaled alike) a
+fresh process runs the pipeline (:mod:`.pipeline`: the 60-day backfill as one run, the
+newest-day cycle, execution in observe mode, an intraday tick one hour later, and the import
+of the code location by a newly launched run process) and reports its peak RSS; a second
+process times the decision steps against the one-pass DuckDB floor and a naive pandas
+reference (:mod:`.decisions`). Last, the planner alone on a synthetic account of
+``plan_adsets`` ad sets in ``plan_pools`` pools (:mod:`.planning`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from budget_pipeline.bench.inputs import DEFAULT_ADSETS, copies_for, scaled_inputs
+
+DEFAULT_SIZES = (40, 1_000, 10_000)
+
+
+def _child(module: str, args: Sequence[str], env: dict[str, str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", f"budget_pipeline.bench.{module}", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench {module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
+    env.pop("DAGSTER_HOME", None)  # an ephemeral instance: nothing lands in the user's home
+    return env | {
+        "BUDGET_PIPELINE_SCENARIO": str(folder / "scenario.yaml"),
+        "BUDGET_PIPELINE_POOLS": str(folder / "pools.yaml"),
+        "BUDGET_PIPELINE_DB": str(folder / "warehouse.duckdb"),
+        "BUDGET_PIPELINE_SIMULATE_DAYS": "1",  # room for the intraday tick's new hour
+    }
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure_curve(
+    sizes: Sequence[int],
+    *,
+    plan_adsets: int = 100_000,
+    plan_pools: int = 1_000,
+    naive: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict:
+    naive = naive and _has_pandas()
+    points = []
+    with tempfile.TemporaryDirectory(prefix="budget_pipeline_bench_") as tmp:
+        for size in sizes:
+            copies = copies_for(size)
+            folder = Path(tmp) / f"x{copies}"
+            scaled_inputs(copies, folder)
+            env = _env(folder)
+            progress(f"{copies * DEFAULT_ADSETS:,} ad sets: pipeline")
+            point = {"adsets": copies * DEFAULT_ADSETS, **_child("pipeline", [str(folder)], env)}
+            progress(f"{copies * DEFAULT_ADSETS:,} ad sets: decision steps")
+            args = [str(folder)] + ([] if naive else ["--no-naive"])
+            point["decisions"] = _child("decisions", args, env)
+            points.append(point)
+    planning = None
+    if plan_adsets:
+        progress(f"planner: {plan_adsets:,} ad sets in {plan_pools:,} pools")
+        planning = _child("planning", [str(plan_adsets), str(plan_pools)], dict(os.environ))
+    return {"points": points, "planning": planning, "naive": naive}
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.2f}" if seconds < 100 else f"{seconds:.0f}"
+
+
+def format_curve(result: dict) -> str:
+    points = result["points"]
+    base = points[0]
+    lines = [
+        "Pipeline (seconds; x = time ÷ the smallest size's, same run):",
+        "",
+        "| ad sets | hourly rows | full 60-day cycle | newest-day cycle | intraday tick (+1 h) "
+        "| execution | run import of defs (1st / again) | plan metadata | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        s, b = p["seconds"], base["seconds"]
+
+        def cell(key: str, s=s, b=b) -> str:
+            return f"{_s(s[key])} (x{s[key] / b[key]:.1f})"
+
+        lines.append(
+            f"| {p['adsets']:,} | {p['rows']:,} | {cell('full_cycle')} | {cell('newest_day')} | "
+            f"{cell('intraday_tick')} | {cell('execution')} | "
+            f"{_s(s['import_first'])} / {_s(s['import_again'])} | "
+            f"{p['plan_metadata_bytes'] / 1024:,.0f} KB | {p['peak_rss_mb']:,.0f} MB |"
+        )
+    lines += [
+        "",
+        "Decision steps (scores, triggers, plan, guards) against the one-pass DuckDB floor "
+        "(one GROUP BY over every hourly row) and a naive pandas reference:",
+        "",
+        "| ad sets | floor (s) | scores | triggers | plan | guards | steps (s) | steps ÷ floor "
+        "| naive pandas (s) | naive ÷ steps |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        d = p["decisions"]
+        st = d["steps"]
+        naive = (
+            f"{_s(d['naive'])} (+{_s(d['naive_load'])} load) | {d['naive'] / st['total']:.1f}"
+            if "naive" in d
+            else "— | —"
+        )
+        lines.append(
+            f"| {p['adsets']:,} | {d['floor']:.3f} | {st['scores']:.2f} | {st['triggers']:.2f} | "
+            f"{st['plan']:.2f} | {st['guards']:.2f} | {st['total']:.2f} | "
+            f"{st['total'] / d['floor']:.1f} | {naive} |"
+        )
+    if not result["naive"]:
+        lines.append("")
+        lines.append("(naive pandas reference skipped: pandas is not installed)")
+    if result["planning"]:
+        pl_ = result["planning"]
+        lines += [
+            "",
+            f"Planner alone: {pl_['adsets']:,} ad sets in {pl_['pools']:,} pools: allocate "
+            f"{pl_['plan']:.2f} s, nine guards {pl_['guards']:.2f} s ({pl_['moves']:,} moves).",
+        ]
+    return "\n".join(lines)
+
+
+def run_curve(sizes: Sequence[int], **options) -> str:
+    return format_curve(measure_curve(sizes, **options))

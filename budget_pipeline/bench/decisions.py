@@ -1,0 +1,122 @@
+"""The decision steps against their floor, in their own process, on a warehouse the pipeline
+filled (:mod:`.pipeline`).
+
+- **one-pass floor**: one DuckDB GROUP BY over every hourly row (sums per ad set): no
+  decision can read the history faster than one pass over it;
+- **decision steps**: what the decision assets compute from the warehouse, the engine's
+  functions called directly (scores at the newest evaluation point, triggers, the plan of every
+  pool, the nine guards), without Dagster;
+- **naive pandas**: :mod:`.naive`, the same decisions as a user would write them.
+
+``python -m budget_pipeline.bench.decisions FOLDER`` prints one JSON object (best of
+``REPEATS`` for the floor and the steps; the naive reference runs once).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+REPEATS = 2
+
+FLOOR_SQL = """
+SELECT adset_id, sum(spend), sum(impressions), sum(reach), sum(clicks),
+       sum(conversions_est), sum(purchase_value_est), max(ts)
+FROM insights GROUP BY adset_id
+"""
+
+
+def _best(fn, repeats: int = REPEATS) -> tuple[float, object]:
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, value
+
+
+def decision_steps(con, config) -> dict[str, float]:
+    """Seconds per step of one decision cycle at the newest evaluation point."""
+    from budget_pipeline import db
+    from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
+    from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, windows_needed
+    from budget_pipeline.engine.cycle import cycle_as_of
+    from budget_pipeline.engine.guards import plan_violations
+    from budget_pipeline.engine.policy import plan_with_policies
+    from budget_pipeline.engine.response_curves import daily_performance
+    from budget_pipeline.engine.scoring import score_entities
+    from budget_pipeline.engine.signals import entity_baselines, window_metrics
+    from budget_pipeline.engine.triggers import evaluate_triggers
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        seconds[step] = now - started
+        started = now
+
+    settings = config.settings
+    as_of = cycle_as_of(con)
+    entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+    windows = window_metrics(con, [as_of], windows_needed(config))
+    baselines = entity_baselines(con, [as_of], settings=settings, entities=entities)
+    scores = score_entities(windows, baselines, entities, config)
+    lap("scores")
+    state = db.read(con, "select_trigger_states").clear()  # a first evaluation at as_of
+    _, actions = evaluate_triggers(scores, windows, state, config)
+    lap("triggers")
+    last_changes = conform(
+        db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
+    )
+    mins = min_budgets(con, config, entities)
+    plan = plan_with_policies(
+        entities,
+        scores,
+        conform(actions, ACTIONS),
+        config,
+        as_of=as_of,
+        daily=daily_performance(con, as_of, CURVE_DAYS),
+        last_changes=last_changes,
+        min_budgets=mins,
+    )
+    lap("plan")
+    plan_violations(plan, config, last_changes=last_changes, as_of=as_of, min_budgets=mins)
+    lap("guards")
+    seconds["total"] = sum(seconds.values())
+    return seconds
+
+
+def measure(folder: Path, naive: bool = True) -> dict:
+    import duckdb
+
+    from budget_pipeline.bench import naive as naive_ref
+    from budget_pipeline.config.pools import load_pools
+
+    config = load_pools(folder / "pools.yaml")
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        floor, _ = _best(lambda: con.execute(FLOOR_SQL).fetchall())
+        runs = [decision_steps(con, config) for _ in range(REPEATS)]
+        steps = min(runs, key=lambda r: r["total"])
+        out = {"floor": floor, "steps": steps}
+        if naive:
+            started = time.perf_counter()
+            frame = naive_ref.load(con)
+            out["naive_load"] = time.perf_counter() - started
+            started = time.perf_counter()
+            naive_ref.decide(frame, naive_ref.entities(con), config)
+            out["naive"] = time.perf_counter() - started
+    finally:
+        con.close()
+    return out
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    print(json.dumps(measure(Path(sys.argv[1]), naive="--no-naive" not in sys.argv)))
