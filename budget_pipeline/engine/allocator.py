@@ -150,7 +150,9 @@ def allocate(
     min_move = frame["min_move"].to_numpy().astype(np.int64)
     crumb = np.zeros(len(role), dtype=bool)
     pause_waits = np.zeros(len(role), dtype=bool)
-    for _ in range(_PASSES):  # each pass turns at least one holder into a hold or a cut
+    # Each pass turns at least one holder into a hold or a cut for good, so it settles in at
+    # most one pass per holder (a large account with many near-equal holders needs hundreds).
+    for _ in range(max(_PASSES, len(role) + 1)):
         offer = np.where(
             role == DONOR,
             np.minimum(np.minimum(old_np - target_np, cap_np), room_min),

@@ -195,3 +195,20 @@ def test_money_split_into_crumbs_goes_whole_to_one_recipient_instead():
     moved = deltas(plan)
     assert moved["d"] == -300 and sorted([moved["r1"], moved["r2"]]) == [0, 300]
     safe(plan, cfg)
+
+
+def test_many_near_equal_recipients_of_scarce_money_settle_however_many_passes_it_takes():
+    """Scale finding (issue 11): 10,000 EUR-cents offered to 150 equal recipients is a crumb
+    each; they sit out one per pass until the rest reach the minimum move. That took more than
+    the old fixed 64 passes ("allocation did not settle") on a 1,000-ad-set account."""
+    cfg = config(pool("p"))
+    recipients = [f"r{i:03d}" for i in range(150)]
+    ents = entities(("d", "p", 100_000), *[(r, "p", 10_000) for r in recipients])
+    props = proposals(("d", 90_000, 0.1), *[(r, 11_000, 0.5) for r in recipients])
+    plan = allocate(ents, props, cfg, as_of=AS_OF)
+    moved = plan.filter(pl.col("entity_id").is_in(recipients) & (pl.col("delta") != 0))
+    assert deltas(plan)["d"] == -10_000
+    assert moved["delta"].sum() == 10_000
+    assert moved.height == 10_000 // 300  # as many as can each get the 300-cent minimum
+    assert moved["delta"].min() >= 300
+    safe(plan, cfg)
