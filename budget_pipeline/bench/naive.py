@@ -59,8 +59,12 @@ def _holder_row(g, as_of, weights):
     b_rate = b_conv / b_spend if b_spend else np.nan
     ctr = clicks / imps if imps else np.nan
     b_ctr = b_clicks / b_imps if b_imps else np.nan
-    early_rate = early["conversions_est"].sum() / early["spend"].sum() if early["spend"].sum() else np.nan
-    late_rate = late["conversions_est"].sum() / late["spend"].sum() if late["spend"].sum() else np.nan
+    early_rate = (
+        early["conversions_est"].sum() / early["spend"].sum() if early["spend"].sum() else np.nan
+    )
+    late_rate = (
+        late["conversions_est"].sum() / late["spend"].sum() if late["spend"].sum() else np.nan
+    )
     freq = window["impressions"].sum() / window["reach"].sum() if window["reach"].sum() else np.nan
     s_freq = 0.5 if np.isnan(freq) or freq <= 3.0 else 0.5 * (3.0 / freq) ** 2
     score = (
@@ -88,10 +92,14 @@ def decide(df, ents, config):
 
     as_of = (df["ts"].max() + timedelta(hours=1)).to_pydatetime()
     ents = ents[ents["pool"].notna()]
-    cbo = set(ents[(ents["entity_type"] == "campaign") & (ents["budget_type"] == "daily")]["entity_id"])
+    cbo = set(
+        ents[(ents["entity_type"] == "campaign") & (ents["budget_type"] == "daily")]["entity_id"]
+    )
     df = df.copy()
-    df["holder"] = [c if c in cbo else a for a, c in zip(df["adset_id"], df["campaign_id"])]
-    pool_of = dict(zip(ents["entity_id"], ents["pool"]))
+    df["holder"] = [
+        c if c in cbo else a for a, c in zip(df["adset_id"], df["campaign_id"], strict=True)
+    ]
+    pool_of = dict(zip(ents["entity_id"], ents["pool"], strict=True))
     weights = {p.name: p.weights.model_dump() for p in config.pools}
     thresholds = {p.name: p.thresholds for p in config.pools}
     rows = []

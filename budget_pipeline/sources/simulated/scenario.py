@@ -40,6 +40,7 @@ from budget_pipeline.config.loading import load_yaml_model
 from budget_pipeline.config.pools import Amount as MoneyAmount
 from budget_pipeline.config.pools import Pool
 from budget_pipeline.money import MAX_TOTAL_MINOR, MoneyError, minor_factor, to_minor
+from budget_pipeline.sources.simulated.scenario_cache import cached_load, scenario_header
 
 MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,30}$")]
 # Finite, > 0, at most config.pools.MAX_AMOUNT major units (fits int64 minor units).
@@ -258,6 +259,23 @@ class Scenario(_Strict):
         return next(p for p in self.pools if p.name == name)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file; raises ``ConfigError`` naming field and bad value."""
+def parse_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (the YAML, no cache); raises ``ConfigError`` naming
+    field and bad value."""
     return load_yaml_model(Scenario, path, what="scenario")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """The validated scenario of a file; raises ``ConfigError`` naming field and bad value.
+
+    Kept per file (path and a hash of its bytes) in this process and, as validated JSON,
+    in the cache folder (:mod:`~budget_pipeline.sources.simulated.scenario_cache`), so a big
+    scenario is parsed once, not in every step and every launched run process.
+    """
+    return cached_load(path, parse_scenario)
+
+
+def scenario_summary(path: str | Path) -> tuple[date, int, str]:
+    """(first day, days of history, timezone) of a valid scenario file: from the cache when it
+    holds the file as it is now, else by loading (validating) it."""
+    return scenario_header(path, parse_scenario)
