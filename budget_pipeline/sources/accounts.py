@@ -89,7 +89,8 @@ def open_simulated(
     if con is not None:
         raw = db.scalar(con, "select_simulated_account_state", {"scenario": key})
         state = json.loads(raw) if raw else None
-    return SimulatedSource(SimulatedAccount(scenario, state), con, key)
+    # Every step opens the account afresh: they share the days simulated in this process.
+    return SimulatedSource(SimulatedAccount(scenario, state, share_days=True), con, key)
 
 
 def conversion_by_campaign(config, con: duckdb.DuckDBPyConnection | None) -> dict[str, str]:

@@ -41,6 +41,7 @@ import polars as pl
 
 from budget_pipeline import contracts
 from budget_pipeline.money import largest_remainder_split, minor_factor, to_minor
+from budget_pipeline.sources.simulated import day_cache
 from budget_pipeline.sources.simulated.day import (  # noqa: F401  (re-exported)
     ATTRIBUTION_FINAL_HOURS,
     ATTRIBUTION_HOURS,
@@ -121,11 +122,21 @@ class SimulatedAccount:
     ``now`` are simulated on demand with the budgets in effect, which closes the loop.
     """
 
-    def __init__(self, scenario: Scenario, state: dict | None = None, *, noise: Noise = "full"):
+    def __init__(
+        self,
+        scenario: Scenario,
+        state: dict | None = None,
+        *,
+        noise: Noise = "full",
+        share_days: bool = False,
+    ):
         if noise not in ("full", "none"):
             raise ValueError(f"noise must be 'full' or 'none', got {noise!r}")
         self.scenario = scenario
         self.noise = noise
+        # share simulated days with the other accounts this process opens on the same
+        # scenario (see day_cache): the pipeline's steps each open the account afresh
+        self._share_days = share_days
         self._weekday = np.array(scenario.weekday or WEEKDAY, dtype=np.float64)
         self.account_id = scenario.account_id
         self.currency = scenario.currency
@@ -579,6 +590,10 @@ class SimulatedAccount:
     def _ensure_days(self, n_days: int) -> None:
         if len(self._days) >= n_days:
             return
+        if self._share_days:
+            day_cache.adopt(self, n_days)  # days another account of this process simulated
+            if len(self._days) >= n_days:
+                return
         if self._sim_settings is None:
             first = len(self._days) * HOURS_PER_DAY
             settings = self._initial.copy()
@@ -589,3 +604,5 @@ class SimulatedAccount:
             self._sim_settings, self._sim_next_change = settings, k
         while len(self._days) < n_days:
             self._days.append(simulate_day(self, len(self._days)))
+        if self._share_days:
+            day_cache.keep(self)
