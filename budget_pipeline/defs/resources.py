@@ -19,7 +19,7 @@ from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.config.pools import PoolsConfig, load_pools
 from budget_pipeline.sources.accounts import open_source
 from budget_pipeline.sources.base import AdSource
-from budget_pipeline.sql import load_sql, sql_dir
+from budget_pipeline.warehouse_schema import ensure_schema
 
 
 class WarehouseLockedError(RuntimeError):
@@ -49,10 +49,7 @@ class Warehouse(DuckDBResource):
                 "the other process or point BUDGET_PIPELINE_DB elsewhere."
             ) from None
         try:
-            # Tables first, then the migrations of warehouses made by earlier versions.
-            for pattern in ("create_*.sql", "alter_*.sql"):
-                for ddl in sorted(sql_dir().glob(pattern)):
-                    con.execute(load_sql(ddl.stem))
+            ensure_schema(con)  # one row read when the file is up to date
             yield con
         finally:
             con.close()

@@ -1,0 +1,2 @@
+INSERT INTO warehouse_info (key, value) VALUES ('schema_version', $version)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
