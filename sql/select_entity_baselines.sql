@@ -8,7 +8,12 @@
 -- in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
 -- just before the lookback window); a day is active when the ad set spent in it.
-WITH points AS (
+-- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)): only
+-- those hours are scanned.
+WITH recent AS (
+    SELECT * FROM insights WHERE ts >= $lo AND ts < $hi
+),
+points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
 ),
 listed AS (
@@ -21,7 +26,7 @@ grid AS (
     SELECT adset_id, as_of, lookback_hours FROM listed
     UNION ALL
     SELECT a.adset_id, p.as_of, $lookback_hours::INTEGER AS lookback_hours
-    FROM (SELECT DISTINCT adset_id FROM insights) AS a
+    FROM (SELECT DISTINCT adset_id FROM recent) AS a
     CROSS JOIN points AS p
     WHERE $lookback_hours::INTEGER IS NOT NULL
 ),
@@ -51,7 +56,7 @@ hourly AS (
         coalesce(i.purchase_value_est, i.purchase_value) AS purchase_value,
         (epoch_us(b.baseline_end) - epoch_us(i.ts) - 1) // 86400000000 AS day_offset
     FROM bounds AS b
-    JOIN insights AS i
+    JOIN recent AS i
         ON i.adset_id = b.adset_id
         AND i.ts >= b.baseline_start
         AND i.ts < b.as_of

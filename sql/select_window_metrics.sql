@@ -3,7 +3,12 @@
 -- the earlier and the later half of the window (velocity trend), and the hours with spend.
 -- Conversions and value are the attribution-matured estimates (see merge_insights_partition).
 -- An ad set appears for a window only if it has at least one hourly row in it.
-WITH points AS (
+-- $lo/$hi bound every window ([earliest start, latest as_of)): only those hours are scanned
+-- (the rows are stored in time order, so DuckDB skips the rest by their row groups' min/max).
+WITH recent AS (
+    SELECT * FROM insights WHERE ts >= $lo AND ts < $hi
+),
+points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
 ),
 lengths AS (
@@ -45,7 +50,7 @@ SELECT
     coalesce(sum(coalesce(i.purchase_value_est, i.purchase_value)) FILTER (WHERE i.ts >= g.window_mid), 0) AS purchase_value_late,
     CAST(count(*) FILTER (WHERE i.spend > 0) AS BIGINT) AS hours_with_spend
 FROM grid AS g
-JOIN insights AS i
+JOIN recent AS i
     ON i.ts >= g.window_start
     AND i.ts < g.as_of
 GROUP BY i.adset_id, g.as_of, g.window_hours

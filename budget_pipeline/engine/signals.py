@@ -30,8 +30,9 @@ Missing and degenerate values (no NaN leaves this module):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -139,14 +140,25 @@ def _query(
     schema: dict[str, pl.DataType],
 ) -> pl.DataFrame:
     """Run ``sql/<statement>.sql`` and return its rows with ``schema``'s dtypes and order."""
-    # execute() (unlike con.sql()) supersedes a caller's half-read result instead of raising,
-    # and fetchall() needs no pyarrow; the results are aggregates, a few thousand rows.
+    # execute() (unlike con.sql()) supersedes a caller's half-read result instead of raising;
+    # the result comes over Arrow column by column (at 10k ad sets and a few evaluation points
+    # that is 100k+ rows: fetched row by row into Python tuples it took seconds). DuckDB warns
+    # that Arrow from execute() copies the result once: an aggregate, so that copy is cheap.
     result = con.execute(load_sql(statement), params)
-    names = [d[0] for d in result.description]
-    frame = pl.DataFrame(
-        result.fetchall(), schema={n: schema[n] for n in names}, orient="row", strict=False
-    )
-    return frame.select(list(schema))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        frame = pl.from_arrow(result.to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _time_bounds(
+    points: Sequence[datetime], longest_hours: float
+) -> tuple[datetime | None, datetime | None]:
+    """[earliest point − ``longest_hours``, latest point): every hour a query can read."""
+    if not points:
+        return None, None
+    return min(points) - timedelta(hours=longest_hours), max(points)
 
 
 def _cast(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -161,7 +173,9 @@ def window_metrics(
     Also the earlier/later half of each window and ``hours_with_spend``. An ad set appears
     only where it has at least one hourly row in the window. Returns :data:`WINDOW_METRICS`.
     """
-    params = {"eval_points": list(eval_points), "windows": [int(w) for w in windows]}
+    windows = [int(w) for w in windows]
+    lo, hi = _time_bounds(list(eval_points), max(windows, default=0))
+    params = {"eval_points": list(eval_points), "windows": windows, "lo": lo, "hi": hi}
     return _query(con, "select_window_metrics", params, WINDOW_METRICS)
 
 
@@ -194,6 +208,7 @@ def entity_lookbacks(
     eval_points: Sequence[datetime],
     settings: Settings,
     entities: pl.DataFrame | None = None,
+    recent: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The lookback per ad set and point, scaled by spend volume (``Settings.lookback_for``).
 
@@ -201,9 +216,12 @@ def entity_lookbacks(
     campaign (see :func:`cbo_campaign_ids`; ``entities`` is AD_ENTITIES or ENTITIES) share
     their campaign's volume and so one lookback, which lets the campaign be scored on their
     sums. An explicit ``Settings.lookback_hours`` gives every ad set that length. Lists the
-    ad sets with Insights in the 7 days; returns :data:`LOOKBACKS`.
+    ad sets with Insights in the 7 days; returns :data:`LOOKBACKS`. ``recent``: those 7-day
+    window metrics if the caller already has them (:data:`VOLUME_WINDOW_HOURS` rows of
+    :func:`window_metrics` at ``eval_points``), else they are queried.
     """
-    recent = window_metrics(con, eval_points, [VOLUME_WINDOW_HOURS])
+    if recent is None:
+        recent = window_metrics(con, eval_points, [VOLUME_WINDOW_HOURS])
     cbo = cbo_campaign_ids(entities)
     out = (
         recent.with_columns(
@@ -225,6 +243,7 @@ def entity_baselines(
     lookback_hours: int | pl.DataFrame | None = None,
     settings: Settings | None = None,
     entities: pl.DataFrame | None = None,
+    recent: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Each ad set's own baseline over the ``baseline_days`` days before its lookback window.
 
@@ -234,7 +253,8 @@ def entity_baselines(
     ``lookback_hours`` (rows for exactly those pairs, e.g. :func:`entity_lookbacks`). Left
     out, both come from ``settings``: ``baseline_days``, and ``lookback_hours`` if set, else
     the per-ad-set lookback scaled by spend volume (:func:`entity_lookbacks`, with
-    ``entities`` to find CBO campaigns). Returns :data:`BASELINES`.
+    ``entities`` to find CBO campaigns; ``recent`` as in :func:`entity_lookbacks`). Returns
+    :data:`BASELINES`.
     """
     if baseline_days is None or lookback_hours is None:
         if settings is None:
@@ -243,19 +263,22 @@ def entity_baselines(
             baseline_days = settings.baseline_days
         if lookback_hours is None:
             lookback_hours = settings.lookback_hours or entity_lookbacks(
-                con, eval_points, settings, entities
+                con, eval_points, settings, entities, recent
             )
     params: dict[str, object] = {
         "eval_points": list(eval_points),
         "baseline_days": int(baseline_days),
     }
     if isinstance(lookback_hours, pl.DataFrame):
+        as_ofs = lookback_hours["as_of"].to_list()
+        each = lookback_hours["lookback_hours"].cast(pl.Int64()).to_list()
         params |= {
             "lookback_hours": None,
             "lookback_adset_ids": lookback_hours["adset_id"].to_list(),
-            "lookback_as_ofs": lookback_hours["as_of"].to_list(),
-            "lookback_hours_each": lookback_hours["lookback_hours"].cast(pl.Int64()).to_list(),
+            "lookback_as_ofs": as_ofs,
+            "lookback_hours_each": each,
         }
+        points, longest = [*as_ofs], max(each, default=0)
     else:
         params |= {
             "lookback_hours": int(lookback_hours),
@@ -263,7 +286,9 @@ def entity_baselines(
             "lookback_as_ofs": [],
             "lookback_hours_each": [],
         }
-    return _query(con, "select_entity_baselines", params, BASELINES)
+        points, longest = list(eval_points), int(lookback_hours)
+    lo, hi = _time_bounds([p for p in points if p is not None], longest + 24 * int(baseline_days))
+    return _query(con, "select_entity_baselines", params | {"lo": lo, "hi": hi}, BASELINES)
 
 
 # --- CBO campaigns: sums of their ad sets --------------------------------------------------

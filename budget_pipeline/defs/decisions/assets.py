@@ -40,11 +40,12 @@ from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.rule_policy import rule_window_hours
 from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.engine.signals import WINDOW_METRICS, window_metrics
+from budget_pipeline.engine.signals import VOLUME_WINDOW_HOURS, WINDOW_METRICS, window_metrics
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
 from budget_pipeline.engine.triggers import (
     evaluate_triggers,
     pending_evaluation_points,
+    trigger_windows,
     warmup_intervals,
 )
 
@@ -92,8 +93,15 @@ def composite_scores(
         ) or [last_eval or as_of]
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        windows = window_metrics(con, points, windows_needed(config))
-        baselines = compute_baselines(con, points, settings=settings, entities=entities)
+        # one pass for the scores' windows and the 7-day spend volume that picks lookbacks
+        needed = windows_needed(config)
+        volume = set() if settings.lookback_hours else {VOLUME_WINDOW_HOURS}
+        every = window_metrics(con, points, sorted({*needed, *volume}))
+        windows = every.filter(pl.col("window_hours").is_in(needed))
+        recent = every.filter(pl.col("window_hours") == VOLUME_WINDOW_HOURS) if volume else None
+        baselines = compute_baselines(
+            con, points, settings=settings, entities=entities, recent=recent
+        )
         scores = score_entities(windows, baselines, entities, config)
         db.replace(
             con,
@@ -134,7 +142,9 @@ def trigger_states(
         )
         if points:
             scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
-            windows = window_metrics(con, points, windows_needed(config))
+            # only the compound triggers read raw windows (none: no query)
+            needed = trigger_windows(config)
+            windows = window_metrics(con, points, needed) if needed else empty(WINDOW_METRICS)
             new_state, actions = evaluate_triggers(scores, windows, state, config)
             actions = conform(actions, ACTIONS)
             with db.transaction(con):
