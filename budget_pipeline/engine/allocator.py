@@ -22,14 +22,14 @@ knows no policy. It:
 4. drops crumbs: a holder whose move is below the minimum move (``min_move`` major units and
    ``min_move_pct`` % of its budget) sits the cycle out and the flows are recomputed.
 
-Vectorised over holders (numpy/polars); the only loops run over tiers, tier pairs and a few
-recomputation passes, never over holders.
+Vectorised over holders (numpy/polars) and grouped by pool
+(:mod:`~budget_pipeline.engine.flows` moves the money); the only loops run over tiers, tier
+pairs and the recomputation passes, never over pools or holders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
@@ -38,6 +38,15 @@ import polars as pl
 
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
+from budget_pipeline.engine.flows import (
+    DONOR,
+    HOLD,
+    PAUSE,
+    RECIPIENT,
+    Orders,
+    explain,
+    move_money,
+)
 from budget_pipeline.engine.holders import (
     budget_holders,
     num,
@@ -46,7 +55,7 @@ from budget_pipeline.engine.holders import (
     with_scores,
 )
 from budget_pipeline.engine.plan_text import allocation_reason, plan_id_for
-from budget_pipeline.money import largest_remainder_split, to_minor
+from budget_pipeline.money import to_minor
 
 PROPOSALS: dict[str, pl.DataType] = {
     "entity_id": pl.Utf8(),
@@ -58,20 +67,7 @@ PROPOSALS: dict[str, pl.DataType] = {
     "why": pl.Utf8(),  # the policy's reason in words, with its numbers
 }
 
-HOLD, PAUSE, DONOR, RECIPIENT = 0, 1, 2, 3
-SAME_POOL, SAME_TIER, CROSS_TIER = 1, 2, 4
-MERIT_EPS = 1e-9
 _PASSES = 64
-
-
-@dataclass
-class _Flows:
-    given: np.ndarray
-    taken: np.ndarray
-    route: np.ndarray
-    floor_hit: np.ndarray  # per holder: its pool kept offers back at its floor
-    ceiling_hit: np.ndarray
-    margin_blocked: np.ndarray
 
 
 def allocate(
@@ -150,6 +146,7 @@ def allocate(
     min_move = frame["min_move"].to_numpy().astype(np.int64)
     crumb = np.zeros(len(role), dtype=bool)
     pause_waits = np.zeros(len(role), dtype=bool)
+    orders = Orders.of(pool_idx, tier, market, role, merit)
     # Each pass turns at least one holder into a hold or a cut for good, so it settles in at
     # most one pass per holder (a large account with many near-equal holders needs hundreds).
     for _ in range(max(_PASSES, len(role) + 1)):
@@ -159,9 +156,10 @@ def allocate(
             np.where(role == PAUSE, old_np, 0),
         ).clip(0, None)
         want = np.where(role == RECIPIENT, np.minimum(target_np - old_np, cap_np), 0).clip(0, None)
-        flows = _flows(
+        orders = orders.with_roles(pool_idx, role, merit)
+        flows = move_money(
             pool_idx, tier, market, role, merit, offer, want, before, floors, ceilings,
-            settings.cross_tier_margin,
+            settings.cross_tier_margin, orders,
         )  # fmt: skip
         # A pause whose money cannot all be placed waits: one capped cut toward it instead.
         unplaced = (role == PAUSE) & (flows.given < old_np)
@@ -186,6 +184,9 @@ def allocate(
         crumb |= small
     else:
         raise RuntimeError(f"allocation did not settle in {_PASSES} passes")
+    held_back = explain(
+        flows, pool_idx, tier, market, merit, offer, want, settings.cross_tier_margin, orders
+    )
     frame = frame.with_columns(
         role=pl.Series(role, dtype=pl.Int64),
         given=pl.Series(flows.given, dtype=pl.Int64),
@@ -193,9 +194,9 @@ def allocate(
         offer=pl.Series(offer, dtype=pl.Int64),
         want=pl.Series(want, dtype=pl.Int64),
         route=pl.Series(flows.route, dtype=pl.Int64),
-        floor_hit=pl.Series(flows.floor_hit),
-        ceiling_hit=pl.Series(flows.ceiling_hit),
-        margin_blocked=pl.Series(flows.margin_blocked),
+        floor_hit=pl.Series(held_back["floor_hit"]),
+        ceiling_hit=pl.Series(held_back["ceiling_hit"]),
+        margin_blocked=pl.Series(held_back["margin_blocked"]),
         crumb=pl.Series(crumb),
         pause_waits=pl.Series(pause_waits),
         pool_floor=pl.Series(floors[pool_idx], dtype=pl.Int64),
@@ -232,169 +233,3 @@ def _finish(frame: pl.DataFrame, config: PoolsConfig, cap_pct: float) -> pl.Data
         reason=allocation_reason(config.currency, num(cap_pct), config.settings.cross_tier_margin),
         plan_id=pl.lit(""),
     )
-
-
-def _greedy(group: np.ndarray, amount: np.ndarray, key: np.ndarray, totals: np.ndarray):
-    """Per group, take ``totals[g]`` from its rows in ascending ``key`` order (each row at most
-    its ``amount``); rows of equal key share in proportion to their amounts (largest
-    remainder), so the result does not depend on row order. Returns each row's part."""
-    parts = np.zeros(len(amount), dtype=np.int64)
-    rows = np.flatnonzero(amount > 0)
-    if rows.size == 0:
-        return parts
-    order = rows[np.lexsort((key[rows], group[rows]))]
-    g, k, a = group[order], key[order], amount[order]
-    # tiers: runs of equal (group, key); each tier is served whole or not at all, but one
-    new_tier = np.r_[True, (g[1:] != g[:-1]) | (k[1:] != k[:-1])]
-    tier = np.cumsum(new_tier) - 1
-    tier_sum = np.bincount(tier, weights=a).astype(np.int64)
-    tier_group = g[new_tier]
-    cum = np.cumsum(tier_sum)
-    first_of_group = np.r_[True, tier_group[1:] != tier_group[:-1]]
-    group_start = np.maximum.accumulate(np.where(first_of_group, np.arange(len(cum)), 0))
-    before = cum - tier_sum - (cum[group_start] - tier_sum[group_start])
-    tier_alloc = np.clip(totals[tier_group] - before, 0, tier_sum)
-    share = np.where(tier_alloc[tier] == tier_sum[tier], a, 0)
-    for t in np.flatnonzero((tier_alloc > 0) & (tier_alloc < tier_sum)):  # ≤ one per group
-        members = np.flatnonzero(tier == t)
-        share[members] = _capped_split(int(tier_alloc[t]), a[members])
-    parts[order] = share
-    return parts
-
-
-def _sums(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=np.int64)
-    np.add.at(out, group, values.astype(np.int64))
-    return out
-
-
-def _flows(
-    pool, tier, market, role, merit, offer, want, before, floors, ceilings, margin
-) -> _Flows:
-    n_pools = len(tier)
-    given = np.zeros(len(role), dtype=np.int64)
-    taken = np.zeros(len(role), dtype=np.int64)
-    route = np.zeros(len(role), dtype=np.int64)
-    # pauses give first; donors from the lowest merit up; recipients from the highest down
-    give_key = np.where(role == PAUSE, -np.inf, merit)
-    take_key = -merit
-    room_down = np.maximum(before - floors, 0)
-    room_up = np.maximum(ceilings - before, 0)
-
-    def left_offer() -> np.ndarray:
-        return offer - given
-
-    def left_want() -> np.ndarray:
-        return want - taken
-
-    # 1. within each pool: its total does not change
-    total = np.minimum(_sums(pool, offer, n_pools), _sums(pool, want, n_pools))
-    g = _greedy(pool, offer, give_key, total)
-    t = _greedy(pool, want, take_key, total)
-    given += g
-    taken += t
-    route[(g > 0) | (t > 0)] |= SAME_POOL
-    # 2. across pools of one tier and market, within each pool's room
-    for level, mk in sorted({(int(a), int(b)) for a, b in zip(tier, market, strict=True)}):
-        in_group = (tier == level) & (market == mk)
-        supply = np.where(in_group, np.minimum(_sums(pool, left_offer(), n_pools), room_down), 0)
-        demand = np.where(in_group, np.minimum(_sums(pool, left_want(), n_pools), room_up), 0)
-        flow = int(min(supply.sum(), demand.sum()))
-        if flow <= 0:
-            continue
-        out = _capped_split(flow, supply)
-        inn = _capped_split(flow, demand)
-        g = _greedy(pool, left_offer(), give_key, out)
-        t = _greedy(pool, left_want(), take_key, inn)
-        given += g
-        taken += t
-        route[(g > 0) | (t > 0)] |= SAME_TIER
-        room_down -= out
-        room_up -= inn
-    # 3. across tiers of one market: only to a recipient clearly better than its donor
-    levels = np.unique(tier)
-    pairs = sorted(
-        (abs(a - b), b, a, mk)
-        for mk in np.unique(market).tolist()
-        for a in np.unique(tier[market == mk]).tolist()
-        for b in np.unique(tier[market == mk]).tolist()
-        if a != b
-    )
-    for _, to_tier, from_tier, mk in pairs:
-        in_market = market[pool] == mk
-        donors = np.flatnonzero((tier[pool] == from_tier) & (left_offer() > 0) & in_market)
-        takers = np.flatnonzero((tier[pool] == to_tier) & (left_want() > 0) & in_market)
-        if not donors.size or not takers.size:
-            continue
-        d_left = _within_room(pool, donors, left_offer(), give_key, room_down, n_pools)
-        r_left = _within_room(pool, takers, left_want(), take_key, room_up, n_pools)
-        gives, takes = _nested_flow(merit[donors], d_left, merit[takers], r_left, margin)
-        given[donors] += gives
-        taken[takers] += takes
-        route[donors[gives > 0]] |= CROSS_TIER
-        route[takers[takes > 0]] |= CROSS_TIER
-        room_down -= _sums(pool[donors], gives, n_pools)
-        room_up -= _sums(pool[takers], takes, n_pools)
-    offers_left, wants_left = _sums(pool, left_offer(), n_pools), _sums(pool, left_want(), n_pools)
-    floor_hit = (offers_left > 0) & (room_down == 0) & (wants_left.sum() - wants_left > 0)
-    ceiling_hit = (wants_left > 0) & (room_up == 0) & (offers_left.sum() - offers_left > 0)
-    blocked = np.zeros(len(role), dtype=bool)
-    short = left_want() > 0
-    if short.any() and (left_offer() > 0).any():
-        for level in levels:
-            for mk in np.unique(market).tolist():
-                others = (
-                    (tier[pool] != level)
-                    & (left_offer() > 0)
-                    & (room_down[pool] > 0)
-                    & (market[pool] == mk)
-                )
-                if others.any():
-                    lowest = merit[others].min()
-                    mine = short & (tier[pool] == level) & (market[pool] == mk)
-                    blocked |= mine & (merit - lowest < margin - MERIT_EPS)
-    return _Flows(given, taken, route, floor_hit[pool], ceiling_hit[pool], blocked)
-
-
-def _capped_split(total: int, caps: np.ndarray) -> np.ndarray:
-    """Largest-remainder split of ``total`` (≤ caps.sum()) in proportion to ``caps``."""
-    if total <= 0 or caps.sum() <= 0:
-        return np.zeros(len(caps), dtype=np.int64)
-    parts = largest_remainder_split(total, caps)
-    over = np.maximum(parts - caps, 0)
-    if over.any():  # float shares may put one unit over a cap: give it to rows with room
-        parts = parts - over
-        room = np.cumsum(caps - parts)
-        parts = parts + np.diff(np.r_[0, np.minimum(room, int(over.sum()))])
-    return parts
-
-
-def _within_room(pool, rows, left, key, room, n_pools) -> np.ndarray:
-    """``left`` of ``rows``, cut so that each pool's rows add up to at most its room (the
-    rows earliest in ``key`` order keep theirs)."""
-    amounts = np.zeros(len(left), dtype=np.int64)
-    amounts[rows] = left[rows]
-    totals = np.minimum(_sums(pool, amounts, n_pools), np.maximum(room, 0))
-    return _greedy(pool, amounts, key, totals)[rows]
-
-
-def _nested_flow(d_merit, d_left, r_merit, r_left, margin) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-tier flow where donor i may fund recipient j only if ``merit_j − merit_i ≥ margin``.
-
-    A recipient's eligible donors are a prefix of the donors sorted by merit, so serving
-    recipients from the lowest merit up, each as much as its prefix still holds, is a maximum
-    flow: cumulative takes ``T_j = min(T_{j−1} + w_j, P_j)``, in closed form; donors give from
-    the lowest merit up, which keeps every take inside its eligible prefix.
-    """
-    do = np.argsort(d_merit, kind="stable")
-    ro = np.argsort(r_merit, kind="stable")
-    prefix = np.r_[0, np.cumsum(d_left[do])]
-    reach = np.searchsorted(d_merit[do], r_merit[ro] - margin + MERIT_EPS, side="right")
-    wants = np.cumsum(r_left[ro])
-    cum_take = wants + np.minimum.accumulate(np.minimum(0, prefix[reach] - wants))
-    placed = int(cum_take[-1]) if cum_take.size else 0
-    takes = np.zeros(len(r_left), dtype=np.int64)
-    takes[ro] = np.diff(np.r_[0, cum_take])
-    gives = np.zeros(len(d_left), dtype=np.int64)
-    gives[do] = np.diff(np.r_[0, np.minimum(prefix[1:], placed)])
-    return gives, takes
