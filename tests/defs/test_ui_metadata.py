@@ -19,7 +19,7 @@ from dagster_helpers import ALL_KEYS, run_cycle, run_execution
 from budget_pipeline.alerts.markdown import parse_tables
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
 from budget_pipeline.defs.charts import MAX_INLINE_BYTES
-from budget_pipeline.defs.decisions.metadata import held_triggers
+from budget_pipeline.defs.decisions.plan_metadata import held_triggers
 from budget_pipeline.defs.display import readable_message
 from budget_pipeline.money import format_money
 

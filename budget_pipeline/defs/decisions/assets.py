@@ -24,12 +24,8 @@ from budget_pipeline.contracts import (
 )
 from budget_pipeline.defs.charts import charts_dir
 from budget_pipeline.defs.constants import DECISIONS, DUCKDB_POOL
-from budget_pipeline.defs.decisions.metadata import (
-    plan_metadata,
-    pool_performance,
-    score_metadata,
-    trigger_metadata,
-)
+from budget_pipeline.defs.decisions.metadata import score_metadata, trigger_metadata
+from budget_pipeline.defs.decisions.plan_metadata import plan_metadata, pool_performance
 from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import PoolsResource, Warehouse
