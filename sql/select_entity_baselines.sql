@@ -10,7 +10,7 @@
 -- just before the lookback window); a day is active when the ad set spent in it.
 -- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)): only
 -- those hours are scanned.
-WITH recent AS (
+WITH recent AS NOT MATERIALIZED (
     SELECT * FROM insights WHERE ts >= $lo AND ts < $hi
 ),
 points AS (
@@ -69,12 +69,15 @@ sums AS (
         lookback_hours,
         baseline_start,
         baseline_end,
-        CAST(count(DISTINCT day_offset) FILTER (WHERE in_baseline AND spend > 0) AS BIGINT)
-            AS baseline_days_active,
+        -- the active days as bits of one 128-bit mask (baseline_days <= 90): a cheap OR per
+        -- row instead of two DISTINCT aggregates (the costliest part of this query)
         coalesce(
-            list_sort(list(DISTINCT day_offset) FILTER (WHERE in_baseline AND spend > 0)),
-            []::BIGINT[]
-        ) AS baseline_active_day_offsets,
+            bit_or(
+                CASE WHEN in_baseline AND spend > 0
+                    THEN CAST(1 AS HUGEINT) << CAST(day_offset AS INTEGER) END
+            ),
+            CAST(0 AS HUGEINT)
+        ) AS active_mask,
         coalesce(sum(spend) FILTER (WHERE in_baseline), 0) AS baseline_spend,
         CAST(coalesce(sum(impressions) FILTER (WHERE in_baseline), 0) AS BIGINT)
             AS baseline_impressions,
@@ -86,7 +89,9 @@ sums AS (
     GROUP BY adset_id, as_of, lookback_hours, baseline_start, baseline_end
 )
 SELECT
-    *,
+    * EXCLUDE (active_mask, active_offsets),
+    CAST(len(active_offsets) AS BIGINT) AS baseline_days_active,
+    active_offsets AS baseline_active_day_offsets,
     CASE WHEN baseline_spend > 0 THEN baseline_purchase_value / baseline_spend END
         AS baseline_roas,
     CASE
@@ -98,5 +103,13 @@ SELECT
         AS baseline_ctr,
     CASE WHEN baseline_reach > 0 THEN baseline_impressions / baseline_reach END
         AS baseline_frequency
-FROM sums
+FROM (
+    SELECT
+        *,
+        list_filter(
+            range(CAST($baseline_days AS BIGINT)),
+            lambda d: ((active_mask >> CAST(d AS INTEGER)) & 1) = 1
+        ) AS active_offsets
+    FROM sums
+)
 ORDER BY as_of, adset_id;

@@ -41,13 +41,12 @@ def decision_steps(con, config) -> dict[str, float]:
     """Seconds per step of one decision cycle at the newest evaluation point."""
     from budget_pipeline import db
     from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
-    from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, windows_needed
+    from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, score_inputs
     from budget_pipeline.engine.cycle import cycle_as_of
     from budget_pipeline.engine.guards import plan_violations
     from budget_pipeline.engine.policy import plan_with_policies
     from budget_pipeline.engine.response_curves import daily_performance
     from budget_pipeline.engine.scoring import score_entities
-    from budget_pipeline.engine.signals import entity_baselines, window_metrics
     from budget_pipeline.engine.triggers import evaluate_triggers
 
     seconds: dict[str, float] = {}
@@ -59,11 +58,9 @@ def decision_steps(con, config) -> dict[str, float]:
         seconds[step] = now - started
         started = now
 
-    settings = config.settings
     as_of = cycle_as_of(con)
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-    windows = window_metrics(con, [as_of], windows_needed(config))
-    baselines = entity_baselines(con, [as_of], settings=settings, entities=entities)
+    windows, baselines = score_inputs(con, [as_of], config, entities)  # as composite_scores
     scores = score_entities(windows, baselines, entities, config)
     lap("scores")
     state = db.read(con, "select_trigger_states").clear()  # a first evaluation at as_of

@@ -64,6 +64,19 @@ def windows_needed(config) -> list[int]:
     return sorted(windows)
 
 
+def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The window metrics and own baselines the scores read at ``points``: one window query
+    for the scores' windows and the 7-day spend volume that picks each lookback."""
+    settings = config.settings
+    needed = windows_needed(config)
+    volume = set() if settings.lookback_hours else {VOLUME_WINDOW_HOURS}
+    every = window_metrics(con, points, sorted({*needed, *volume}))
+    windows = every.filter(pl.col("window_hours").is_in(needed))
+    recent = every.filter(pl.col("window_hours") == VOLUME_WINDOW_HOURS) if volume else None
+    baselines = compute_baselines(con, points, settings=settings, entities=entities, recent=recent)
+    return windows, baselines
+
+
 @dg.asset(
     group_name=DECISIONS,
     kinds={"polars", "duckdb"},
@@ -89,15 +102,7 @@ def composite_scores(
         ) or [last_eval or as_of]
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        # one pass for the scores' windows and the 7-day spend volume that picks lookbacks
-        needed = windows_needed(config)
-        volume = set() if settings.lookback_hours else {VOLUME_WINDOW_HOURS}
-        every = window_metrics(con, points, sorted({*needed, *volume}))
-        windows = every.filter(pl.col("window_hours").is_in(needed))
-        recent = every.filter(pl.col("window_hours") == VOLUME_WINDOW_HOURS) if volume else None
-        baselines = compute_baselines(
-            con, points, settings=settings, entities=entities, recent=recent
-        )
+        windows, baselines = score_inputs(con, points, config, entities)
         scores = score_entities(windows, baselines, entities, config)
         db.replace(
             con,
