@@ -125,15 +125,14 @@ def bench(
     def progress(line: str) -> None:
         typer.echo(f"  ... {line}", err=True)
 
-    typer.echo(
-        run_curve(
-            chosen,
-            plan_adsets=plan_adsets,
-            plan_pools=plan_pools,
-            naive=naive,
-            progress=progress,
+    try:
+        report = run_curve(
+            chosen, plan_adsets=plan_adsets, plan_pools=plan_pools, naive=naive, progress=progress
         )
-    )
+    except RuntimeError as exc:  # a measured step failed: its own error, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report)
 
 
 from budget_pipeline.cli_simulate import bench_decisions, simulate  # noqa: E402
