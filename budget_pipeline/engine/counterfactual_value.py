@@ -15,7 +15,8 @@ plans were made without it.
 The interval is a predictive one, by simulation (``draws`` draws): the level ``log A`` from its
 posterior (``log_level_sd``; one draw per holder, shared by all its days, as the day fits
 share their data), the curvature ``e`` with ``ELASTICITY_SD`` on ``log e`` (one draw per pool:
-an assumed curvature is wrong for the whole pool at once), and the day's purchase noise on the
+an assumed curvature is wrong for the whole pool at once; it bends the curve about the
+holder's recent spend, where the level was measured), and the day's purchase noise on the
 difference (Poisson purchases at the holder's order value). Its ``level`` quantiles (default
 90 %) bound the difference; the point is the draws' mean.
 """
@@ -154,7 +155,11 @@ def _draws(
     z = rng.standard_normal((holders.size, draws))[h_idx]
     eps = rng.standard_normal((pools.size, draws))[p_idx] * ELASTICITY_SD
     e = e0 * np.exp(eps)
-    level = np.exp(mu + sd * z)
+    # Another curvature bends the curve about the spend its level was measured at (the
+    # holder's recent spend): the value there stays what the data say, only the extrapolation
+    # to another spend changes.
+    anchor = np.maximum(frame["recent_spend"].fill_null(0.0).to_numpy(), 1.0)[:, None]
+    level = np.exp(mu + sd * z) * np.power(anchor, e0 - e)
     has_curve = frame["log_level"].is_not_null().to_numpy()[:, None]
     expected = np.where(
         has_curve,
