@@ -14,7 +14,8 @@ holds for the whole of day D; it reads only Insights of hours before that moment
   run would be, so persistence and cooldowns are judged as they would have been then;
 - the marginal policy's daily history (``response_curves.daily_performance``) is read per day
   up to that day's plan time;
-- a holder with no Insights before a plan time did not exist yet and is left out of that plan.
+- a holder with no Insights before a plan time was not delivering yet: it is left out of the
+  policy's plan (``hold`` at its real budget) and joins from its real budget once it has data.
 
 Everything else (the allocator, guards, Meta rules) is the engine's own
 :func:`~budget_pipeline.engine.policy.plan_with_policies`, called once per day.

@@ -93,3 +93,14 @@ def test_outcomes_without_plans_say_which_asset_to_materialize_first(warehouse, 
     assert not result.success
     assert "materialize counterfactual_plans" in _error(result)
     assert _rows(warehouse, "counterfactual_outcomes") == 0
+
+
+def test_an_empty_warehouse_says_to_run_the_cycle_first(tmp_path, counterfactual):
+    empty = tmp_path / "empty.duckdb"
+    result = counterfactual(
+        dg.DagsterInstance.ephemeral(), empty, KEYS, selection="counterfactual_plans"
+    )
+    assert not result.success
+    message = _error(result)
+    assert "insights table is empty" in message and "materialize raw_insights" in message
+    assert _rows(empty, "counterfactual_plans") == 0

@@ -4,6 +4,7 @@ the policy takes over on the first day of the range from the real budgets and pl
 from its own would-have budgets (see :mod:`budget_pipeline.engine.counterfactual`).
 """
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from budget_pipeline.defs.warehouse.assets import insights
 from budget_pipeline.engine import counterfactual as cf
 from budget_pipeline.engine.budget_history import CHANGES, budgets_on, changes_from_start
 from budget_pipeline.engine.counterfactual_value import curve_outcomes
+from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import RuleError, load_rule
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.rule_policy import rule_window_hours
@@ -146,13 +148,14 @@ def counterfactual_plans(
     pools: PoolsResource,
     account: AdAccount,
 ) -> dg.MaterializeResult:
+    started = time.perf_counter()
     base = pools.load()
     plan_config, rules, policy = chosen_policy(config.rule_path, pools.path, base)
     days = _days(context)
     rule_hours = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
     with warehouse.connect() as con:
-        latest = db.scalar(con, "select_latest_insight_hour")
-        known = [d for d in days if latest is not None and cf.midnight(d) <= latest]
+        latest = cycle_as_of(con)  # raises, naming what to run, on an empty warehouse
+        known = [d for d in days if cf.midnight(d) <= latest]
         if len(known) < len(days):
             context.log.warning(
                 f"{len(days) - len(known)} day(s) of the range start after the newest Insights "
@@ -185,9 +188,9 @@ def counterfactual_plans(
     currency = base.currency
     for key, metadata in plan_day_metadata(summary, days, currency).items():
         context.add_asset_metadata(metadata, partition_key=key)
-    return dg.MaterializeResult(
-        metadata=plans_metadata(plans, summary, entity_labels(entities), currency, policy)
-    )
+    metadata = plans_metadata(plans, summary, entity_labels(entities), currency, policy)
+    seconds = round(time.perf_counter() - started, 2)
+    return dg.MaterializeResult(metadata=metadata | {"seconds": seconds})
 
 
 @dg.asset(
@@ -212,6 +215,7 @@ def counterfactual_outcomes(
     pools: PoolsResource,
     account: AdAccount,
 ) -> dg.MaterializeResult:
+    started = time.perf_counter()
     base = pools.load()
     days = _days(context)
     window = {"start": days[0], "end": days[-1]}
@@ -260,7 +264,12 @@ def counterfactual_outcomes(
         days=(over[0], over[-1]),
     )
     return dg.MaterializeResult(
-        metadata=metadata | {"evaluated_days": len(over), "skipped_days": len(skipped)}
+        metadata=metadata
+        | {
+            "evaluated_days": len(over),
+            "skipped_days": len(skipped),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
     )
 
 
