@@ -92,3 +92,29 @@ def test_bench_decisions_with_an_invalid_scenario_file_is_a_clear_error(tmp_path
     assert "Traceback" not in done.stderr, done.stderr[-800:]
     assert done.returncode == 2 and "bad.yaml" in done.stderr
     assert not (tmp_path / "bench").exists()
+
+
+def test_simulate_with_a_scenario_in_another_currency_than_the_pools_is_a_clear_error(tmp_path):
+    """Scenario: the bundled ``misallocated`` scenario with ``currency: JPY``, the default pools
+    file (EUR); ``simulate --scenario jpy.yaml --days 2 --json``.
+
+    Expected: exit 2, "error: ... currency ..." naming both files, no traceback (the cycle
+    itself knows: its ``ad_entities`` step raises ConfigError "currency 'EUR' does ... set
+    `currency:` in the pools file").
+
+    Observed: exit 1 with a rich traceback: ``RuntimeError: simulated day 0: the cycle failed:
+    [RunFailureEvent ... DagsterExecutionStepExecutionError ...]`` wrapping the ConfigError, and
+    nothing on stdout. (The oracle and static paths do not check at all: ``oracle_schedule``
+    on this pair claims a +43.9 % uplift over 7 days (noise off), because the EUR floors and
+    ceilings — 20,000..60,000 minor units for retargeting — are read against JPY budgets of
+    ~380 minor units.)
+
+    Fix: compare the scenario's and the pools file's currencies in cli_simulate.simulate (and
+    bench decisions) with the other input checks and _fail() naming both.
+    """
+    raw = yaml.safe_load(scenario_path("misallocated").read_text())
+    raw["currency"] = "JPY"
+    (tmp_path / "jpy.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = _cli(tmp_path, "simulate", "--scenario", "jpy.yaml", "--days", "2", "--json")
+    assert "Traceback" not in done.stderr, done.stderr[-800:]
+    assert done.returncode == 2 and "currency" in done.stderr
