@@ -8,6 +8,7 @@ import dagster as dg
 
 from budget_pipeline.defs.alerts.sensors import ALERT_SENSORS
 from budget_pipeline.defs.cli_logging import cli_logger
+from budget_pipeline.defs.counterfactual.assets import COUNTERFACTUAL_ASSETS
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
 from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
 from budget_pipeline.defs.execution.assets import budget_execution
@@ -39,6 +40,7 @@ def build_defs(resources: Mapping[str, object] | None = None) -> dg.Definitions:
             budget_execution,
             *MONITORING_ASSETS,
             score_calibration,
+            *COUNTERFACTUAL_ASSETS,
         ],
         asset_checks=[rebalance_plan_guards],
         jobs=[budget_cycle_job, budget_execution_job, monitoring_job, budget_rollback_job],

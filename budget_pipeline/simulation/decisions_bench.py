@@ -48,6 +48,9 @@ class Row:
 
 def _task(scenario_path: str, pools_path: str, policy: str, days: int, seeds: int) -> list[dict]:
     """One (scenario, pools file) closed loop in a fresh process; per policy, the means."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")  # as the CLI does
     from budget_pipeline.simulation.environment import prepare_process
 
     prepare_process(Path(scenario_path), days)
