@@ -9,9 +9,21 @@
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
 -- just before the lookback window); a day is active when the ad set spent in it.
 -- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)): only
--- those hours are scanned.
+-- those hours are scanned. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the
+-- same in any order: DuckDB's parallel float sum is not) and cast back.
 WITH recent AS NOT MATERIALIZED (
-    SELECT * FROM insights WHERE ts >= $lo AND ts < $hi
+    SELECT
+        adset_id,
+        campaign_id,
+        ts,
+        impressions,
+        reach,
+        clicks,
+        CAST(spend AS DECIMAL(38, 10)) AS spend,
+        CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)) AS conversions,
+        CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)) AS purchase_value
+    FROM insights
+    WHERE ts >= $lo AND ts < $hi
 ),
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
@@ -52,8 +64,8 @@ hourly AS (
         i.impressions,
         i.reach,
         i.clicks,
-        coalesce(i.conversions_est, i.conversions) AS conversions,
-        coalesce(i.purchase_value_est, i.purchase_value) AS purchase_value,
+        i.conversions,
+        i.purchase_value,
         (epoch_us(b.baseline_end) - epoch_us(i.ts) - 1) // 86400000000 AS day_offset
     FROM bounds AS b
     JOIN recent AS i
@@ -78,13 +90,15 @@ sums AS (
             ),
             CAST(0 AS HUGEINT)
         ) AS active_mask,
-        coalesce(sum(spend) FILTER (WHERE in_baseline), 0) AS baseline_spend,
+        CAST(coalesce(sum(spend) FILTER (WHERE in_baseline), 0) AS DOUBLE) AS baseline_spend,
         CAST(coalesce(sum(impressions) FILTER (WHERE in_baseline), 0) AS BIGINT)
             AS baseline_impressions,
         CAST(coalesce(sum(reach) FILTER (WHERE in_baseline), 0) AS BIGINT) AS baseline_reach,
         CAST(coalesce(sum(clicks) FILTER (WHERE in_baseline), 0) AS BIGINT) AS baseline_clicks,
-        coalesce(sum(conversions) FILTER (WHERE in_baseline), 0) AS baseline_conversions,
-        coalesce(sum(purchase_value) FILTER (WHERE in_baseline), 0) AS baseline_purchase_value
+        CAST(coalesce(sum(conversions) FILTER (WHERE in_baseline), 0) AS DOUBLE)
+            AS baseline_conversions,
+        CAST(coalesce(sum(purchase_value) FILTER (WHERE in_baseline), 0) AS DOUBLE)
+            AS baseline_purchase_value
     FROM hourly
     GROUP BY adset_id, as_of, lookback_hours, baseline_start, baseline_end
 )
