@@ -1,9 +1,0 @@
-SELECT
-    count(*) AS rows,
-    count(DISTINCT adset_id) AS adsets,
-    count(DISTINCT date) AS days,
-    coalesce(sum(spend), 0) AS spend,
-    coalesce(sum(conversions), 0) AS conversions,
-    coalesce(sum(purchase_value), 0) AS purchase_value
-FROM insights
-WHERE date BETWEEN $start AND $end;
