@@ -110,6 +110,9 @@ def bench(
     ),
     plan_pools: int = typer.Option(1_000, help="Pools of the planner-alone point", min=1),
     naive: bool = typer.Option(True, help="Time the naive pandas reference (needs pandas)"),
+    simulate_days: int = typer.Option(
+        21, help="Days of `simulate` on the default scenario, timed (0 skips it)", min=0, max=365
+    ),
 ) -> None:
     """The scale curve in one run: cycle times, peak RSS, the decision steps against the
     one-pass DuckDB floor and a naive pandas reference, and the planner alone (ratios).
@@ -127,7 +130,12 @@ def bench(
 
     try:
         report = run_curve(
-            chosen, plan_adsets=plan_adsets, plan_pools=plan_pools, naive=naive, progress=progress
+            chosen,
+            plan_adsets=plan_adsets,
+            plan_pools=plan_pools,
+            naive=naive,
+            simulate_days=simulate_days,
+            progress=progress,
         )
     except RuntimeError as exc:  # a measured step failed: its own error, no traceback
         typer.echo(f"error: {exc}", err=True)

@@ -34,7 +34,9 @@ def _rows(table_text: str, first_cell: str) -> list[list[str]]:
 @pytest.mark.slow
 def test_the_curve_prints_every_size_with_ratios_rss_and_the_decision_floor(tmp_path):
     done = _bench(
-        tmp_path, "--sizes", "40,80", "--plan-adsets", "3000", "--plan-pools", "30", "--no-naive"
+        tmp_path,
+        *("--sizes", "40,80", "--plan-adsets", "3000", "--plan-pools", "30", "--no-naive"),
+        *("--simulate-days", "2"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
@@ -51,6 +53,9 @@ def test_the_curve_prints_every_size_with_ratios_rss_and_the_decision_floor(tmp_
     assert all(float(r[7]) > 1 for r in steps)  # steps ÷ floor
     assert all(r[8:] == ["—", "—"] for r in steps)  # no naive reference on request
     assert "Planner alone: 3,000 ad sets in 30 pools" in out
+    # simulate's closed loop, as a ratio to the default account's newest-day cycle
+    sim = re.search(r"simulate, 2 days of the default scenario .*: ([\d.]+) s = (\d+)x one", out)
+    assert sim and float(sim[1]) > 0 and int(sim[2]) >= 1, out[-600:]
     assert not list(tmp_path.iterdir())  # everything in a temporary folder, removed
 
 

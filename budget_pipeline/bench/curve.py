@@ -6,8 +6,10 @@ fresh process runs the pipeline (:mod:`.pipeline`: the 60-day backfill as one ru
 newest-day cycle, execution in observe mode, an intraday tick one hour later, and the import
 of the code location by a newly launched run process) and reports its peak RSS; a second
 process times the decision steps against the one-pass DuckDB floor and a naive pandas
-reference (:mod:`.decisions`). Last, the planner alone on a synthetic account of
-``plan_adsets`` ad sets in ``plan_pools`` pools (:mod:`.planning`).
+reference (:mod:`.decisions`). Then the planner alone on a synthetic account of
+``plan_adsets`` ad sets in ``plan_pools`` pools (:mod:`.planning`), and ``simulate`` for
+``simulate_days`` days on the default scenario (:mod:`.simulate`), as a ratio to one
+newest-day cycle of the default account (the 40-ad-set point).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def measure_curve(
     plan_adsets: int = 100_000,
     plan_pools: int = 1_000,
     naive: bool = True,
+    simulate_days: int = 21,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
     skipped = None if not naive else (None if _has_pandas() else "pandas is not installed")
@@ -81,11 +84,24 @@ def measure_curve(
             args = [str(folder)] + ([] if naive else ["--no-naive"])
             point["decisions"] = _child("decisions", args, env)
             points.append(point)
+        simulation = None
+        if simulate_days:
+            progress(f"simulate: {simulate_days} days of the default scenario")
+            env = _env(Path(tmp))
+            for name in ("BUDGET_PIPELINE_SCENARIO", "BUDGET_PIPELINE_POOLS", "BUDGET_PIPELINE_DB"):
+                env.pop(name)  # the bundled scenario and pools; simulate makes its own warehouse
+            env.pop("BUDGET_PIPELINE_SIMULATE_DAYS")  # simulate sets it to its days
+            simulation = _child("simulate", [str(simulate_days)], env)
     planning = None
     if plan_adsets:
         progress(f"planner: {plan_adsets:,} ad sets in {plan_pools:,} pools")
         planning = _child("planning", [str(plan_adsets), str(plan_pools)], dict(os.environ))
-    return {"points": points, "planning": planning, "naive_skipped": skipped}
+    return {
+        "points": points,
+        "planning": planning,
+        "simulation": simulation,
+        "naive_skipped": skipped,
+    }
 
 
 def _s(seconds: float) -> str:
@@ -144,6 +160,20 @@ def format_curve(result: dict) -> str:
             "",
             f"Planner alone: {pl_['adsets']:,} ad sets in {pl_['pools']:,} pools: allocate "
             f"{pl_['plan']:.2f} s, nine guards {pl_['guards']:.2f} s ({pl_['moves']:,} moves).",
+        ]
+    if result.get("simulation"):
+        sim = result["simulation"]
+        default = [p for p in points if p["adsets"] == DEFAULT_ADSETS]
+        ratio = (
+            f" = {sim['seconds'] / default[0]['seconds']['newest_day']:.0f}x one newest-day "
+            f"cycle of the default account ({_s(default[0]['seconds']['newest_day'])} s)"
+            if default
+            else ""
+        )
+        lines += [
+            "",
+            f"simulate, {sim['days']} days of the default scenario (engine, one seed, static "
+            f"and oracle references): {_s(sim['seconds'])} s{ratio}.",
         ]
     return "\n".join(lines)
 
