@@ -137,7 +137,6 @@ def raw_insights(
     rows, spend, totals = 0, 0.0, []
     with warehouse.connect() as con:
         source = account.open(con, config)
-        pulled_at, reported_at = _utcnow(), source_clock(source)
         adsets = db.scalar(con, "select_adset_count") or 0
         # A long backfill is pulled a few days at a time into a staging table (memory stays
         # that of one chunk: 14M rows at 10k ad sets took 4.9 GB in one piece, and appended
@@ -148,10 +147,10 @@ def raw_insights(
             for first, last in chunks(window.start, window.end, adsets):
                 frame = conform(source.hourly_insights(first, last), INSIGHTS)
                 validate_insights(frame)  # raises naming row, column and value
-                staged = frame.with_columns(
+                staged = frame.with_columns(  # the clock after each chunk's pull, as before
                     source=pl.lit(type(source).__name__),
-                    pulled_at=pl.lit(pulled_at),
-                    reported_at=pl.lit(reported_at, dtype=pl.Datetime("us")),
+                    pulled_at=pl.lit(_utcnow()),
+                    reported_at=pl.lit(source_clock(source), dtype=pl.Datetime("us")),
                 )
                 with db.staged(con, "staged_raw_insights", staged):
                     db.run(con, "insert_raw_insights_pull")
