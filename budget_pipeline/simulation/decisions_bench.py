@@ -168,7 +168,8 @@ def table_markdown(rows: Sequence[Row], *, days: int, seeds: int) -> str:
         lines.append(
             f"| {r.scenario} | {r.policy} | {_pct(r.uplift)} | "
             f"{r.value - r.static_value:+,.2f} {r.currency} | "
-            f"{'n/a' if share is None else f'{share:.0%}'} | {r.edits:.1f} | "
+            f"{'n/a' if share is None else f'{share + 0.0:.0%}'.replace('-0%', '0%')} | "
+            f"{r.edits:.1f} | "
             f"{r.learning_resets:g} | {r.pauses:g} | {r.guard_breaches:g} | "
             f"{r.max_plans_per_pool_day} |"
         )
