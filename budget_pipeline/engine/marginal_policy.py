@@ -167,6 +167,16 @@ def propose_marginal(
     curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
         curves, on="holder_id", how="left", maintain_order="left"
     )
+    # a holder that spent nothing in the window has no curve of its own (at most its pool's
+    # guess): nothing to measure a move by, so it is held and left out of the equilibrium
+    has_curve = (
+        curves["log_level"].is_not_null()
+        & curves["log_level"].is_finite()
+        & (curves["days"].fill_null(0) > 0)
+    )
+    frame = frame.with_columns(
+        has_curve=has_curve.fill_null(False), movable_before=pl.col("movable")
+    ).with_columns(movable=pl.col("movable") & pl.col("has_curve"))
     old_major = frame["old_budget"].to_numpy() / factor
     targets, log_lam, pool_factor, p_idx, log_global = _equal_marginal_targets(
         frame, curves, config
@@ -193,7 +203,15 @@ def propose_marginal(
         and (shift[movable] >= settings.dead_band).any()
     )
     follow = old_major * (pool_factor if pools_move else 1.0)
-    z = (merit - pool_merit[p_idx]) / np.where(sd > 0, sd, np.inf)
+    # within a pool, a holder's marginal return rests on its level and on its own curvature
+    # (e_h · ROAS): a ROAS gap its curvature's doubt can explain is no credible difference
+    e_sd = curves["elasticity_sd"].to_numpy() / curves["elasticity"].to_numpy()
+    own_sd = np.sqrt(sd**2 + np.nan_to_num(e_sd) ** 2)
+    own_precision = np.where(movable & (own_sd > 0), 1.0 / np.maximum(own_sd, 1e-9) ** 2, 0.0)
+    own_weight = np.bincount(p_idx, weights=own_precision, minlength=n_pools)
+    own_ref = np.bincount(p_idx, weights=own_precision * np.nan_to_num(merit), minlength=n_pools)
+    own_ref = np.divide(own_ref, own_weight, out=np.zeros(n_pools), where=own_weight > 0)
+    z = (merit - own_ref[p_idx]) / np.where(own_sd > 0, own_sd, np.inf)
     own = np.abs(z) >= settings.gate_z
     targets = np.where(own, targets, follow)
     change = targets / np.maximum(old_major, 1e-9) - 1.0
@@ -276,7 +294,9 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
     )
     because = pl.concat_str([pool_part, own_part], separator="; ", ignore_nulls=True)
     verdict = (
-        pl.when(~pl.col("movable"))
+        pl.when(~pl.col("has_curve") & pl.col("movable_before"))
+        .then(pl.lit("not moved: no spend in the curve window, nothing to measure a move by"))
+        .when(~pl.col("movable"))
         .then(pl.lit("not moved (unscored, paused or locked)"))
         .when(~credible)
         .then(
@@ -297,4 +317,8 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
             pl.format("less money ({}): toward {} a day", because, _num(pl.col("target_major")))
         )
     )
-    return pl.concat_str([head, verdict], separator=": ")
+    return (
+        pl.when(pl.col("has_curve"))
+        .then(pl.concat_str([head, verdict], separator=": "))
+        .otherwise(verdict)
+    )

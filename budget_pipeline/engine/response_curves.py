@@ -19,12 +19,22 @@ Fitting, from the holder's own daily history (:func:`fit_response_curves`):
 - partial pooling: the levels of a pool's holders are shrunk toward the pool's precision-
   weighted mean by empirical Bayes (method of moments for the between-holder variance), so a
   holder with a handful of conversions is judged mostly by its pool, one with hundreds by itself;
-- the curvature ``e`` is the pool's prior (``Pool.response_elasticity``, default 0.6): budgets
-  that barely moved in the history cannot identify it, and a capped glide path that re-measures
-  every cycle converges where the measured marginal returns meet whatever ``e`` is assumed.
+- one purchase's value varies with a coefficient of variation of at least ``VALUE_CV``, more
+  where the holder's own days show it (each day's value less its purchases at the mean order
+  value): one bulk order is as much evidence as the few purchases it is, not a week of sales;
+- partial pooling: the holders' values at a common spend per pool (the geometric mean of their
+  recent spends) are shrunk toward the pool's precision-weighted mean by empirical Bayes
+  (method of moments for the between-holder variance), so a holder with a handful of
+  conversions is judged mostly by its pool, one with hundreds by itself;
+- the curvature ``e_h`` is each holder's own: the pool's prior (``Pool.response_elasticity``,
+  default 0.6, sd ``ELASTICITY_PRIOR_SD``) updated by the slope of log value on log spend over
+  the whole window (every day alike: a slope needs spread, not recency), each day weighed by
+  the precision its purchase count allows. Budgets that barely moved leave it at the prior; a
+  history that varied spend shows a saturating holder as one (``elasticity_sd`` says how sure).
 
 Everything is vectorised over holders (polars), with the uncertainty kept: ``log_level_sd`` is
-the posterior standard deviation of ``log A_h``.
+the posterior standard deviation of ``log A_h`` at the holder's recent spend, ``elasticity_sd``
+that of ``e_h``.
 """
 
 from __future__ import annotations
@@ -41,6 +51,9 @@ VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal s
 DRIFT_VAR = 0.005  # floor on a level's variance: efficiency wanders from day to day
 MIN_BETWEEN_VAR = 0.01  # never pool harder than a 10 % spread of levels within a pool
 DEFAULT_ELASTICITY = 0.6
+ELASTICITY_PRIOR_SD = 0.10  # how far one holder's curvature may sit from its pool's prior
+DAY_VAR = 0.03  # day-to-day variance of log efficiency (drift, weekday) around the curve
+ELASTICITY_RANGE = (0.1, 0.95)
 
 DAILY: dict[str, pl.DataType] = {
     "holder_id": pl.Utf8(),
@@ -53,7 +66,8 @@ DAILY: dict[str, pl.DataType] = {
 CURVES: dict[str, pl.DataType] = {
     "holder_id": pl.Utf8(),
     "pool": pl.Utf8(),
-    "elasticity": pl.Float64(),
+    "elasticity": pl.Float64(),  # the holder's curvature e_h (posterior mean)
+    "elasticity_sd": pl.Float64(),  # its posterior standard deviation
     "log_level": pl.Float64(),  # posterior mean of log A (value/day at 1 unit of spend/day)
     "log_level_sd": pl.Float64(),  # its posterior standard deviation
     "own_log_level": pl.Float64(),  # the holder's own estimate before pooling (null: no data)
@@ -102,20 +116,24 @@ def fit_response_curves(
     ``holders``: holder_id, pool (a holder without days gets its pool's level)."""
     elasticity = elasticity or {}
     pools = holders.select("holder_id", "pool").unique("holder_id")
-    e_frame = pl.DataFrame(
-        {
-            "pool": pools["pool"].unique().sort(),
-        }
-    ).with_columns(
-        elasticity=pl.col("pool").replace_strict(
+    e_frame = pl.DataFrame({"pool": pools["pool"].unique().sort()}).with_columns(
+        prior_e=pl.col("pool").replace_strict(
             elasticity, default=DEFAULT_ELASTICITY, return_dtype=pl.Float64
         )
     )
-    today = as_of.date()
-    weighted = (
+    rows = (
         daily.join(pools, on="holder_id", how="inner")
         .join(e_frame, on="pool", how="left")
         .filter(pl.col("spend") > 0)
+    )
+    curvature = _curvature(rows)
+    today = as_of.date()
+    weighted = (
+        rows.join(curvature.select("holder_id", "e"), on="holder_id", how="left")
+        .with_columns(
+            mean_order=pl.col("purchase_value").sum().over("holder_id")
+            / pl.col("conversions").sum().over("holder_id").clip(1e-9, None)
+        )
         .with_columns(
             w=pl.lit(0.5).pow(
                 (pl.lit(today) - pl.col("date")).dt.total_days().cast(pl.Float64) / half_life_days
@@ -125,8 +143,16 @@ def fit_response_curves(
         .agg(
             days=pl.len().cast(pl.Int64),
             weight=pl.col("w").sum(),
-            exposure=(pl.col("w") * pl.col("spend").pow(pl.col("elasticity"))).sum(),
+            exposure=(pl.col("w") * pl.col("spend").pow(pl.col("e"))).sum(),
             value=(pl.col("w") * pl.col("purchase_value")).sum(),
+            # a day's value less its purchases at the holder's mean order value: its
+            # square per purchase estimates the variance of one purchase's value
+            order_var=(
+                pl.col("w")
+                * (pl.col("purchase_value") - pl.col("conversions") * pl.col("mean_order")).pow(2)
+            ).sum()
+            / (pl.col("w") * pl.col("conversions")).sum().clip(1e-9, None),
+            mean_order=pl.col("mean_order").first(),
             conversions=(pl.col("w") * pl.col("conversions")).sum(),
             spend=(pl.col("w") * pl.col("spend")).sum(),
         )
@@ -136,6 +162,12 @@ def fit_response_curves(
         .group_by("pool")
         .agg(aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None))
     )
+    # one purchase's value spreads at least VALUE_CV; more where the holder's own orders do
+    # (one bulk order is then as much evidence as its share of the value, not a day's worth)
+    order_cv2 = pl.max_horizontal(
+        pl.lit(VALUE_CV**2),
+        (pl.col("order_var") / pl.col("mean_order").pow(2).clip(1e-9, None)).fill_nan(0.0),
+    )
     own = (
         weighted.join(pools, on="holder_id")
         .join(aov, on="pool")
@@ -143,34 +175,52 @@ def fit_response_curves(
             # half a purchase at the pool's average value keeps log() finite for a holder with none
             own_log_level=(pl.col("value") + 0.5 * pl.col("aov")).clip(1e-9, None).log()
             - pl.col("exposure").log(),
-            own_var=(1.0 + VALUE_CV**2) / (pl.col("conversions") + 0.5) + DRIFT_VAR,
+            own_var=(1.0 + order_cv2) / (pl.col("conversions") + 0.5) + DRIFT_VAR,
+            log_spend=(pl.col("spend") / pl.col("weight")).log(),
         )
         .drop("pool", "aov")
     )
-    frame = pools.join(e_frame, on="pool", how="left").join(own, on="holder_id", how="left")
+    frame = (
+        pools.join(e_frame, on="pool", how="left")
+        .join(own, on="holder_id", how="left")
+        .join(curvature.select("holder_id", "e", "e_sd"), on="holder_id", how="left")
+        .with_columns(
+            elasticity=pl.col("e").fill_null(pl.col("prior_e")),
+            elasticity_sd=pl.col("e_sd").fill_null(ELASTICITY_PRIOR_SD),
+        )
+    )
+    # Holders' curvatures differ, so their levels compare at one spend per pool: the log value
+    # each would earn at the pool's reference spend (geometric mean of the recent spends).
+    reference = frame.group_by("pool").agg(ref=pl.col("log_spend").mean().fill_null(0.0))
+    frame = frame.join(reference, on="pool", how="left").with_columns(
+        own_at_ref=pl.col("own_log_level") + pl.col("elasticity") * pl.col("ref")
+    )
     prior = (
-        frame.filter(pl.col("own_log_level").is_not_null())
+        frame.filter(pl.col("own_at_ref").is_not_null())
         .with_columns(precision=1.0 / pl.col("own_var"))
         .group_by("pool")
         .agg(
-            mu=(pl.col("own_log_level") * pl.col("precision")).sum() / pl.col("precision").sum(),
-            spread=pl.col("own_log_level").var(ddof=1).fill_null(0.0),
+            mu=(pl.col("own_at_ref") * pl.col("precision")).sum() / pl.col("precision").sum(),
+            spread=pl.col("own_at_ref").var(ddof=1).fill_null(0.0),
             noise=pl.col("own_var").mean(),
         )
         .with_columns(tau2=(pl.col("spread") - pl.col("noise")).clip(MIN_BETWEEN_VAR, None))
     )
     out = frame.join(prior, on="pool", how="left").with_columns(
-        pooled_weight=pl.when(pl.col("own_log_level").is_null())
+        pooled_weight=pl.when(pl.col("own_at_ref").is_null())
         .then(1.0)
         .otherwise(pl.col("own_var") / (pl.col("own_var") + pl.col("tau2")))
     )
-    out = out.with_columns(
-        log_level=pl.when(pl.col("own_log_level").is_null())
+    at_ref = (
+        pl.when(pl.col("own_at_ref").is_null())
         .then(pl.col("mu"))
         .otherwise(
             pl.col("pooled_weight") * pl.col("mu")
-            + (1 - pl.col("pooled_weight")) * pl.col("own_log_level")
-        ),
+            + (1 - pl.col("pooled_weight")) * pl.col("own_at_ref")
+        )
+    )
+    out = out.with_columns(
+        log_level=at_ref - pl.col("elasticity") * pl.col("ref"),
         log_level_sd=pl.when(pl.col("own_log_level").is_null())
         .then(pl.col("tau2").sqrt())
         .otherwise((1.0 / (1.0 / pl.col("own_var") + 1.0 / pl.col("tau2"))).sqrt()),
@@ -180,6 +230,48 @@ def fit_response_curves(
         recent_conversions=pl.col("conversions").fill_null(0.0),
     )
     return out.select(list(CURVES)).cast(CURVES).sort("pool", "holder_id")  # type: ignore[arg-type]
+
+
+def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per holder: posterior mean ``e`` and sd ``e_sd`` of its curvature. The slope of
+    log value on log spend over its days (each day's precision from the holder's purchases per
+    day), combined with the pool's prior ``prior_e`` (sd ``ELASTICITY_PRIOR_SD``)."""
+    prior_precision = 1.0 / ELASTICITY_PRIOR_SD**2
+    lo, hi = ELASTICITY_RANGE
+    per_holder = pl.col("holder_id")
+    x = pl.col("spend").log()
+    # a day with a fraction of the usual spend (a launch, a pause mid-day) would lever the
+    # slope on a handful of purchases: the slope reads the days near the holder's usual spend
+    usual = pl.col("spend") >= 0.25 * pl.col("spend").median().over(per_holder)
+    return (
+        rows.filter(usual)
+        .with_columns(
+            aov=(
+                pl.col("purchase_value").sum().over(per_holder)
+                / pl.col("conversions").sum().over(per_holder).clip(1e-9, None)
+            ),
+            per_day=pl.col("conversions").mean().over(per_holder),
+        )
+        .with_columns(
+            x=x - x.mean().over(per_holder),
+            # half a purchase keeps a day without purchases on the log scale
+            y=(pl.col("purchase_value") + 0.5 * pl.col("aov")).clip(1e-9, None).log(),
+            precision=1.0 / ((1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
+        )
+        .group_by("holder_id")
+        .agg(
+            prior_e=pl.col("prior_e").first(),
+            sxx=(pl.col("precision") * pl.col("x").pow(2)).sum(),
+            sxy=(pl.col("precision") * pl.col("x") * pl.col("y")).sum(),
+        )
+        .with_columns(
+            e=(
+                (prior_precision * pl.col("prior_e") + pl.col("sxy"))
+                / (prior_precision + pl.col("sxx"))
+            ).clip(lo, hi),
+            e_sd=(1.0 / (prior_precision + pl.col("sxx"))).sqrt(),
+        )
+    )
 
 
 def log_marginal(curves: pl.DataFrame, budget_major: np.ndarray) -> np.ndarray:

@@ -158,3 +158,41 @@ def test_the_same_inputs_in_any_row_order_give_the_same_plan_to_the_last_digit()
         if first is None:
             first = out
         assert out.equals(first), seed
+
+
+def test_a_holder_without_spend_in_the_window_is_held_and_says_why():
+    cfg = config()
+    ents = entities({"strong": 10_000, "weak": 10_000, "idle": 5_000})
+    out = plan_with_policies(
+        ents, scores(strong=0.5, weak=0.5, idle=0.5), pl.DataFrame(schema=contracts.ACTIONS),
+        cfg, as_of=AS_OF, daily=history({"strong": (100.0, 4.0), "weak": (100.0, 2.0)}),
+    )  # fmt: skip
+    moves = dict(out.select("entity_id", "delta").iter_rows())
+    assert moves == {"strong": 1_500, "weak": -1_500, "idle": 0}
+    reasons = dict(out.select("entity_id", "reason").iter_rows())
+    assert "no spend in the curve window" in reasons["idle"]
+    assert not any("NaN" in r for r in reasons.values())
+
+
+def test_a_saturating_holder_is_seen_as_one_when_its_budget_varied():
+    # Same ROAS at the budgets they ran, but "sat" earned almost nothing more when its budget
+    # was raised: its curvature is low, its next euro earns less than "lin"'s.
+    rng = np.random.default_rng(7)
+    rows = []
+    for d in range(DAYS):
+        for adset, e in (("sat", 0.2), ("lin", 0.9)):
+            spend = float(rng.choice([60.0, 100.0, 150.0]))
+            conversions = float(rng.poisson(2500.0 * (spend / 100.0) ** e / 50.0))
+            rows.append(
+                {"adset_id": adset, "campaign_id": f"c_{adset}",
+                 "date": AS_OF.date() - timedelta(days=DAYS - d), "spend": spend,
+                 "conversions": conversions, "purchase_value": conversions * 50.0}
+            )  # fmt: skip
+    holders = pl.DataFrame(
+        {"holder_id": ["sat", "lin"], "entity_type": ["adset"] * 2, "pool": ["p", "p"]}
+    )
+    curves = fit_response_curves(holder_daily(pl.DataFrame(rows), holders), holders, as_of=AS_OF)
+    e = dict(curves.select("holder_id", "elasticity").iter_rows())
+    sd = dict(curves.select("holder_id", "elasticity_sd").iter_rows())
+    assert e["sat"] < 0.45 and e["lin"] > 0.7  # pulled from the prior 0.6 by the data
+    assert all(0 < v < 0.1 for v in sd.values())  # and surer than the prior
