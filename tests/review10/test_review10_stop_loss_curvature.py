@@ -79,7 +79,9 @@ def _inputs():
 
 
 def test_mid_day_pauses_do_not_read_as_a_linear_curve():
-    holders = pl.DataFrame({"holder_id": list(IDS), "entity_type": ["adset"] * 2, "pool": ["p"] * 2})
+    holders = pl.DataFrame(
+        {"holder_id": list(IDS), "entity_type": ["adset"] * 2, "pool": ["p"] * 2}
+    )
     out = {}
     for seed in range(5):
         curves = fit_response_curves(
