@@ -192,7 +192,7 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool, account
     warehouse = defs.resources["warehouse"].database
     _say(f"{named}DAGSTER_HOME={home}\nwarehouse: {warehouse}\nlog: {log_file}")
     wait_for_warehouse(instance, scope)
-    _say(f"cycle: {_count(len(keys), 'day')} {keys[0]} .. {keys[-1]} in one run")
+    _say(f"cycle: {_count(len(keys), 'day')}, daily partitions {keys[0]} .. {keys[-1]} in one run")
     cycle = _in_worker(
         lambda: defs.resolve_job_def("budget_cycle_job").execute_in_process(
             instance=instance,
@@ -241,8 +241,8 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool, account
         status = "succeeded" if exe.success else "FAILED"
         _say(f"execution run {exe.run_id} {status} (run key {request.run_key})")
         for mat in exe.asset_materializations_for_node("budget_execution"):
-            if mat.asset_key != dg.AssetKey("budget_execution"):
-                continue  # the multi-asset's other output, action_log
+            if mat.asset_key.path[-1] != "budget_execution":
+                continue  # the multi-asset's other output, action_log (under an account's prefix)
             m = mat.metadata
             _say(
                 f"  {m['outcome'].value}: observed {m['observed'].value}, applied "

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-import yaml
+from accounts_helpers import ACCOUNT_IDS, write_accounts
 from alerts.loopback import serve_webhook
 from dagster_helpers import launch, tick_schedule, tick_sensor
 
 from budget_pipeline import runner
 from budget_pipeline.config.accounts import load_accounts
 from budget_pipeline.config.alerts import SLACK_WEBHOOK_ENV
-from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.defs.accounts import account_definitions
 from budget_pipeline.defs.constants import ACCOUNT_TAG, PLAN_ID_TAG
 from budget_pipeline.defs.decisions.checks import GUARDS
@@ -27,24 +25,8 @@ from budget_pipeline.defs.execution.sensors import gate_request
 from budget_pipeline.defs.run_health import PID_TAG, host_tags, reap_dead_runs
 from budget_pipeline.defs.scope import resources_scope
 
-SECOND = Path(__file__).resolve().parents[1] / "deploy" / "second_account.yaml"
 BERLIN = ZoneInfo("Europe/Berlin")
-DE, AT = "act_1029384756", "act_2048596071"
-
-
-def write_accounts(tmp_path: Path) -> Path:
-    path = tmp_path / "accounts.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [
-                    {"name": "shop_de", "pools": str(DEFAULT_POOLS_PATH)},
-                    {"name": "shop_at", "pools": str(DEFAULT_POOLS_PATH), "scenario": str(SECOND)},
-                ]
-            }
-        )
-    )
-    return path
+DE, AT = ACCOUNT_IDS["shop_de"], ACCOUNT_IDS["shop_at"]
 
 
 @pytest.fixture

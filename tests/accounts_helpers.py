@@ -1,0 +1,36 @@
+"""An accounts file with two simulated ad accounts, for the tests of many accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
+
+# the default scenario's account (history Sep 1 .. Oct 30, Europe/Berlin) and a second one
+# (tests/deploy/second_account.yaml: its own ids, seed and history Sep 8 .. Nov 6)
+SECOND_SCENARIO = Path(__file__).resolve().parent / "deploy" / "second_account.yaml"
+ACCOUNT_IDS = {"shop_de": "act_1029384756", "shop_at": "act_2048596071"}
+
+
+def write_accounts(folder: Path) -> Path:
+    """accounts.yaml in ``folder``: shop_de and shop_at, the default pools file each, their
+    warehouses under ``folder/data``."""
+    path = folder / "accounts.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "accounts": [
+                    {"name": "shop_de", "pools": str(DEFAULT_POOLS_PATH)},
+                    {
+                        "name": "shop_at",
+                        "pools": str(DEFAULT_POOLS_PATH),
+                        "scenario": str(SECOND_SCENARIO),
+                    },
+                ]
+            },
+            sort_keys=False,
+        )
+    )
+    return path
