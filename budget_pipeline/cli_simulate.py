@@ -32,6 +32,34 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def check_out(out: Path | None) -> None:
+    """``--out`` must be a directory, or a path one can be made at."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+
+
+def check_pair(scenario_path: Path, pools_path: Path):
+    """The scenario and the pools file, loaded, and fit for each other: the same currency, and
+    at least one of the scenario's campaigns in a pool. Returns both."""
+    from budget_pipeline.config.pools import load_pools
+    from budget_pipeline.sources.simulated import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    config = load_pools(pools_path)
+    if scenario.currency != config.currency:
+        raise ConfigError(
+            f"pools file {pools_path}: currency {config.currency!r} does not match scenario "
+            f"{scenario_path}'s {scenario.currency!r}; floors and ceilings would be read with the "
+            "wrong minor-unit factor. Set `currency:` in the pools file."
+        )
+    if not any(config.pool_for_campaign(c.id, c.name) for c in scenario.campaigns):
+        raise ConfigError(
+            f"scenario {scenario_path}: none of its {len(scenario.campaigns)} campaigns is in a "
+            f"pool of {pools_path} (pools match campaigns by id or name pattern): nothing to plan"
+        )
+    return scenario, config
+
+
 def simulate(
     scenario: str = typer.Option(
         "default", help="A scenario file, or a bundled scenario's name (e.g. misallocated)"
@@ -52,19 +80,17 @@ def simulate(
     on the same seeds with static budgets and the oracle.
     """
     from budget_pipeline import settings
-    from budget_pipeline.config.pools import load_pools
     from budget_pipeline.simulation.environment import prepare_process
     from budget_pipeline.simulation.evaluate import POLICIES
 
     if policy not in POLICIES:
         _fail(f"--policy {policy!r}: expected one of {', '.join(POLICIES)}")
     try:
+        check_out(out)
         scenario_path = resolve_scenario(scenario)
         pools_path = (pools or settings.pools_path()).resolve()
-        config = load_pools(pools_path)
-        from budget_pipeline.sources.simulated import load_scenario
-
-        currency = load_scenario(scenario_path).currency
+        scenario_model, config = check_pair(scenario_path, pools_path)
+        currency = scenario_model.currency
     except ConfigError as exc:
         _fail(str(exc))
     prepare_process(scenario_path, days)
@@ -111,6 +137,8 @@ def _unseen_scenarios(seed: int, kinds: str, out: Path | None) -> list[Path]:
 
     chosen = list(KINDS) if kinds == "all" else [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = [k for k in chosen if k not in KINDS]
+    if not chosen:
+        raise ConfigError(f"--scenarios {kinds!r}: names no library kind ({', '.join(KINDS)})")
     if unknown:
         raise ConfigError(
             f"--scenarios {', '.join(unknown)}: with --unseen, name library kinds "
@@ -147,6 +175,7 @@ def bench_decisions(
     from dataclasses import asdict
 
     from budget_pipeline.simulation.decisions_bench import (
+        LOOP_POLICIES,
         run_decisions_bench,
         table_markdown,
         write_chart,
@@ -154,12 +183,18 @@ def bench_decisions(
     from budget_pipeline.sources.simulated.library import SCENARIO_DIR
 
     try:
+        check_out(out)
         if unseen is not None:
             paths = _unseen_scenarios(unseen, scenarios, out)
         elif scenarios == "all":
             paths = sorted(SCENARIO_DIR.glob("*.yaml"))
         else:
             paths = [resolve_scenario(s.strip()) for s in scenarios.split(",") if s.strip()]
+        if not paths:
+            raise ConfigError(f"--scenarios {scenarios!r}: names no scenario")
+        for path in paths:
+            for pools_path in LOOP_POLICIES.values():
+                check_pair(path, pools_path)
     except ConfigError as exc:
         _fail(str(exc))
     started = time.perf_counter()

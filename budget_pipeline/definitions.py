@@ -11,6 +11,7 @@ import dagster as dg
 from budget_pipeline.defs.alerts.sensors import ALERT_SENSORS
 from budget_pipeline.defs.cli_logging import cli_logger
 from budget_pipeline.defs.constants import DUCKDB_POOL
+from budget_pipeline.defs.counterfactual.assets import COUNTERFACTUAL_ASSETS
 from budget_pipeline.defs.decisions.assets import composite_scores, rebalance_plan, trigger_states
 from budget_pipeline.defs.decisions.checks import rebalance_plan_guards
 from budget_pipeline.defs.execution.assets import budget_execution
@@ -39,6 +40,7 @@ ASSETS = [
     budget_execution,
     *MONITORING_ASSETS,
     score_calibration,
+    *COUNTERFACTUAL_ASSETS,
 ]
 ASSET_CHECKS = [rebalance_plan_guards]
 SENSORS = [execution_gate, dead_run_reaper, *ALERT_SENSORS]

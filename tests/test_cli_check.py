@@ -47,7 +47,7 @@ def test_good_inputs_exit_0_and_write_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("duplicate key", "duplicate key 'kill_switch' on line 17 (first on line 16)"),
+        ("duplicate key", "duplicate key 'kill_switch' on line {second} (first on line {first})"),
         ("huge ceiling", "pools[0].ceiling: 6e+24 is above the largest amount"),
         ("warehouse is YAML", "exists but is not a DuckDB database file"),
         ("scenario is a folder", "is a directory, not a file"),
@@ -58,7 +58,9 @@ def test_bad_input_exits_2_with_one_message_and_no_traceback(tmp_path, case, exp
     pools = tmp_path / "pools.yaml"
     text = DEFAULT_POOLS_PATH.read_text(encoding="utf-8")
     if case == "duplicate key":
+        first = text[: text.index("  kill_switch: false\n")].count("\n") + 1
         text = text.replace("  kill_switch: false\n", "  kill_switch: true\n  kill_switch: false\n")
+        expected = expected.format(first=first, second=first + 1)
     if case == "huge ceiling":
         text = text.replace("ceiling: 600", "ceiling: 6000000000000000000000000")
     pools.write_text(text, encoding="utf-8")

@@ -5,6 +5,7 @@ WAREHOUSE = "warehouse"
 DECISIONS = "decisions"
 EXECUTION = "execution"
 MONITORING = "monitoring"
+COUNTERFACTUAL = "counterfactual"
 
 # Every asset that opens the DuckDB file takes a slot of this pool; dagster.yaml limits it to
 # one, so two runs never hold the single-writer file at once.

@@ -11,8 +11,9 @@ when its marginal return differs from its pool's equilibrium by more than ``gate
 standard deviations, and by at least ``dead_band`` of its budget. The composite score (the
 seed's signals against each holder's own baseline) explains and gates every move: a holder
 whose score collapsed below its pool's pause threshold with a credibly lower ROAS is not given
-more money, one above the increase threshold with a credibly higher ROAS is not cut. It never pauses: a weak holder is cut step by step toward its
-minimum budget and regains money as soon as its marginal return is credibly higher again.
+more money, one above the increase threshold with a credibly higher ROAS is not cut. It never
+pauses: a weak holder is cut step by step toward its minimum budget and regains money as soon
+as its marginal return is credibly higher again.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class Row:
     guard_breaches: float
     max_plans_per_pool_day: int
     seconds: float
+    currency: str = "EUR"
 
     @property
     def uplift(self) -> float:
@@ -48,6 +49,9 @@ class Row:
 
 def _task(scenario_path: str, pools_path: str, policy: str, days: int, seeds: int) -> list[dict]:
     """One (scenario, pools file) closed loop in a fresh process; per policy, the means."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")  # as the CLI does
     from budget_pipeline.simulation.environment import prepare_process
 
     prepare_process(Path(scenario_path), days)
@@ -57,8 +61,11 @@ def _task(scenario_path: str, pools_path: str, policy: str, days: int, seeds: in
     sim = simulate(Path(scenario_path), Path(pools_path), days, "engine", seeds=seeds)
     seconds = time.perf_counter() - started
     name = Path(scenario_path).stem
+    from budget_pipeline.sources.simulated import load_scenario
+
     common = {
         "scenario": name,
+        "currency": load_scenario(Path(scenario_path)).currency,
         "static_value": sim.static_value,
         "oracle_value": sim.oracle_value,
     }
@@ -79,25 +86,24 @@ def _task(scenario_path: str, pools_path: str, policy: str, days: int, seeds: in
         rows.append({**common, "policy": "static", "value": sim.static_value, "edits": 0,
                      "learning_resets": 0, "pauses": 0, "guard_breaches": 0,
                      "max_plans_per_pool_day": 0, "seconds": 0.0})  # fmt: skip
-        rows.append(_oracle_row(Path(scenario_path), days, seeds, common))
+        rows.append(_oracle_row(sim, common))
     return rows
 
 
-def _oracle_row(scenario_path: Path, days: int, seeds: int, common: dict) -> dict:
+def _oracle_row(sim, common: dict) -> dict:
+    """The oracle's row from the schedules the run already scored (its seeds' changes)."""
     from budget_pipeline.config.pools import load_pools
     from budget_pipeline.simulation.evaluate import count_changes
     from budget_pipeline.sources.simulated import load_scenario
-    from budget_pipeline.sources.simulated.oracle_schedule import oracle_schedule
     from budget_pipeline.sources.simulated.replay import with_seed
     from budget_pipeline.sources.simulated.rules import schedule_violations
 
-    base, config = load_scenario(scenario_path), load_pools(DEFAULT_POOLS_PATH)
+    base, config = load_scenario(Path(sim.scenario)), load_pools(DEFAULT_POOLS_PATH)
     counts, breaches = [], []
-    for k in range(seeds):
-        scenario = with_seed(base, base.seed + k)
-        changes = oracle_schedule(scenario, config, days, noise="full").changes
-        counts.append(count_changes(scenario, changes))
-        breaches.append(len(schedule_violations(scenario, config, changes)))
+    for run in sim.runs:
+        scenario = with_seed(base, run.seed)
+        counts.append(count_changes(scenario, run.oracle_changes))
+        breaches.append(len(schedule_violations(scenario, config, run.oracle_changes)))
     n = len(counts)
     return {
         **common,
@@ -151,9 +157,9 @@ def table_markdown(rows: Sequence[Row], *, days: int, seeds: int) -> str:
         f"Value uplift vs static budgets over {days} days, mean of {seeds} seed(s) (same seeds "
         "for every policy); share = (policy − static) ÷ (oracle − static).",
         "",
-        "| scenario | policy | uplift vs static | share of oracle | edits | learning resets "
-        "| pauses | guard breaches |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | policy | uplift vs static | value vs static | share of oracle | edits "
+        "| learning resets | pauses | guard breaches | max plans per pool and day |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r.policy == "static":
@@ -161,15 +167,25 @@ def table_markdown(rows: Sequence[Row], *, days: int, seeds: int) -> str:
         share = r.oracle_share if r.policy != "oracle" else 1.0
         lines.append(
             f"| {r.scenario} | {r.policy} | {_pct(r.uplift)} | "
-            f"{'n/a' if share is None else f'{share:.0%}'} | {r.edits:g} | "
-            f"{r.learning_resets:g} | {r.pauses:g} | {r.guard_breaches:g} |"
+            f"{r.value - r.static_value:+,.2f} {r.currency} | "
+            f"{'n/a' if share is None else f'{share:.0%}'} | {r.edits:.1f} | "
+            f"{r.learning_resets:g} | {r.pauses:g} | {r.guard_breaches:g} | "
+            f"{r.max_plans_per_pool_day} |"
         )
-    for policy in ("engine", "meta rule", "oracle"):
+    oracle_mean = None
+    for policy in ("oracle", "engine", "meta rule"):
         mine = [r for r in rows if r.policy == policy]
         if not mine:
             continue
         mean_uplift = sum(r.uplift for r in mine) / len(mine)
-        lines.append(f"| **mean** | {policy} | {_pct(mean_uplift)} | | | | | |")
+        if policy == "oracle":
+            oracle_mean = mean_uplift
+        share = (
+            f"{mean_uplift / oracle_mean:.0%}"
+            if oracle_mean and oracle_mean > 0 and policy != "oracle"
+            else ""
+        )
+        lines.append(f"| **mean** | {policy} | {_pct(mean_uplift)} | | {share} | | | | | |")
     return "\n".join(lines)
 
 

@@ -4,7 +4,11 @@ Policies: ``engine`` (the pipeline's own decisions in closed loop, the pools fil
 pool with ``policy: meta_rule`` runs that rule), ``static`` (change nothing) and ``oracle``
 (:func:`~budget_pipeline.sources.simulated.oracle_schedule.oracle_schedule`, knowing the truth
 of each seed). Every policy runs on the same seeds (common random numbers); the value of a run is
-the fully attributed purchase value of its days, recomputed from its changes by replay.
+the fully attributed purchase value of its days, recomputed from its changes by replay in the
+``EVALUATION`` world: the seed's own path (efficiency drift, delivery, prices) with every
+purchase at its expectation. The engine decides on the noisy purchases it saw; its score does
+not depend on which of them happened to land, so a policy cannot beat the oracle by luck, and a
+difference between two policies is a difference in their decisions.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from budget_pipeline.config.pools import PoolsConfig, load_pools
 from budget_pipeline.simulation.closed_loop import DayRecord, LoopOutcome, run_closed_loop
 from budget_pipeline.simulation.environment import loop_inputs
 from budget_pipeline.sources.simulated import Scenario, SimulatedAccount, load_scenario
+from budget_pipeline.sources.simulated.account import Noise
 from budget_pipeline.sources.simulated.oracle_schedule import oracle_schedule
 from budget_pipeline.sources.simulated.replay import RunValue, replay, with_seed
 from budget_pipeline.sources.simulated.rules import schedule_violations
 
 POLICIES = ("engine", "static", "oracle")
+EVALUATION: Noise = "expected"
 LEARNING_THRESHOLD = 0.20  # the simulator's: a bigger change re-enters learning
 
 
@@ -41,6 +47,7 @@ class SeedRun:
     guard_breaches: list[str]
     max_plans_per_pool_day: int  # executed plans with applied moves in one pool on one day
     days: list[DayRecord] = field(default_factory=list)
+    oracle_changes: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,9 +132,9 @@ def _seed_run(
     edits, resets, pauses = count_changes(scenario, changes)
     return SeedRun(
         seed=scenario.seed,
-        value=replay(scenario, changes, days),
-        static=replay(scenario, [], days),
-        oracle=replay(scenario, oracle_changes, days),
+        value=replay(scenario, changes, days, noise=EVALUATION),
+        static=replay(scenario, [], days, noise=EVALUATION),
+        oracle=replay(scenario, oracle_changes, days, noise=EVALUATION),
         changes=changes,
         edits=edits,
         learning_resets=resets,
@@ -135,6 +142,7 @@ def _seed_run(
         guard_breaches=schedule_violations(scenario, config, changes),
         max_plans_per_pool_day=plans_per_pool_day(loop.action_log if loop else None),
         days=loop.days if loop else [],
+        oracle_changes=oracle_changes,
     )
 
 
@@ -160,7 +168,7 @@ def simulate(
             seed = base.seed + k
             scenario = with_seed(base, seed)
             loop = None
-            oracle = oracle_schedule(scenario, config, days, noise="full").changes
+            oracle = oracle_schedule(scenario, config, days, noise=EVALUATION).changes
             if policy == "engine":
                 inputs = loop_inputs(scenario_path, pools_path, seed, root / f"seed-{seed}")
                 loop = run_closed_loop(

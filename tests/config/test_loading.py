@@ -123,7 +123,7 @@ def test_a_scenario_budget_beyond_the_bound_is_named(tmp_path):
         ),
         (
             DEFAULT_TEXT + "currency: USD\n",
-            "duplicate key 'currency' on line 35 (first on line 2)",
+            f"duplicate key 'currency' on line {DEFAULT_TEXT.count(chr(10)) + 1} (first on line 2)",
         ),
         (
             "pools:\n  - {name: a, tier: 1, floor: 1, ceiling: 2, floor: 3}\n",

@@ -26,6 +26,9 @@ Local time is a wall clock of 24 hours per day (DST transitions are not modelled
 ``noise="none"`` gives the expected world: no Poisson, lognormal, drift, CPM or utilisation noise
 (utilisation at its mean, conversions and value at their expectation), so the value of a budget
 schedule is a deterministic number to compare policies on (used by the oracle and the tests).
+``noise="expected"`` keeps the seed's world (drift, utilisation, CPM) and takes only the
+purchases at their expectation: the value a schedule earns on that seed without purchase luck
+(what ``simulate`` and ``bench decisions`` score policies by).
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ from budget_pipeline.sources.simulated.delivery import delivery
 from budget_pipeline.sources.simulated.scenario import Scenario
 
 _HOUR = timedelta(hours=1)
-Noise = Literal["full", "none"]
+# "full": the world as it happens (drift, delivery, purchases drawn); "expected": the same world
+# with every purchase at its expectation (the value a schedule earns without purchase luck);
+# "none": no randomness at all (no drift either).
+Noise = Literal["full", "expected", "none"]
 
 
 def attributed_share(age_hours: np.ndarray | float) -> np.ndarray:
@@ -122,8 +128,8 @@ class SimulatedAccount:
     """
 
     def __init__(self, scenario: Scenario, state: dict | None = None, *, noise: Noise = "full"):
-        if noise not in ("full", "none"):
-            raise ValueError(f"noise must be 'full' or 'none', got {noise!r}")
+        if noise not in ("full", "expected", "none"):
+            raise ValueError(f"noise must be 'full', 'expected' or 'none', got {noise!r}")
         self.scenario = scenario
         self.noise = noise
         self._weekday = np.array(scenario.weekday or WEEKDAY, dtype=np.float64)

@@ -119,7 +119,8 @@ def simulate_day(account: SimulatedAccount, d: int) -> Day:
     u_burst, u_burst_size = rng.random((2, n))
     u_conv, u_click, attribution_draw = rng.random((3, n, H))
     z_conv, z_click, z_value = rng.standard_normal((3, n, H))
-    noisy = account.noise == "full"
+    noisy = account.noise != "none"  # the world's path: drift, delivery, prices
+    lucky = account.noise == "full"  # purchases drawn, not their expectation
 
     # Budgets and statuses hour by hour, changes taking effect from their hour; a budget
     # change restarts the weekly allowance of the ad sets it funds.
@@ -239,12 +240,12 @@ def simulate_day(account: SimulatedAccount, d: int) -> Day:
         * efficiency[:, None]
         * account._learning_factor(h0, H)
     )
-    if noisy:
+    if lucky:
         conversions = _poisson(u_conv, z_conv, mean)
         sigma = VALUE_SIGMA / np.sqrt(np.maximum(conversions, 1))
         noise = np.exp(sigma * z_value - sigma**2 / 2)
         value = np.round(conversions * account._aov[:, None] * noise * factor) / factor
-    else:  # the expectation: fractional conversions, value at the aov
+    else:  # the expectation given the day: fractional conversions, value at the aov
         conversions = mean
         value = mean * account._aov[:, None]
 

@@ -46,7 +46,7 @@ from budget_pipeline.sources.simulated.surrogate import value_tables
 
 GRID_POINTS = 200
 _BISECTION_STEPS = 70
-DEFAULT_LOOKAHEADS: tuple[int, ...] = (0, 2, 6, 20)
+DEFAULT_LOOKAHEADS: tuple[int, ...] = (0, 1, 2, 3, 4, 6, 8, 10, 13, 16, 20)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def oracle_schedule(
     holders = budget_holders(account, config)
     grid = _grid(holders)
     worlds = {"": value_tables(account, holders, grid, days)}
-    if noise == "full":
+    if noise != "none":
         drift = seed_drift(scenario, days)
         worlds["drift_"] = value_tables(account, holders, grid, days, drift)
     static = replay(scenario, [], days, noise=noise).value

@@ -39,8 +39,15 @@ def schedule_violations(
         seen: set[str] = set()
         for change in day_changes:
             if change["field"] == "status":
-                if change["entity_id"] in index:
-                    active[index[change["entity_id"]]] = change["value"] == "ACTIVE"
+                entity = change["entity_id"]
+                if entity not in index:
+                    # a non-CBO campaign (or an ad set under CBO) paused stops its holders'
+                    # spending behind the pools' backs: money parked, not moved
+                    out.append(f"{day}: {entity} status is not a pool's budget holder's")
+                elif not holders.movable[index[entity]]:
+                    out.append(f"{day}: {entity} is locked or paused but its status changed")
+                else:
+                    active[index[entity]] = change["value"] == "ACTIVE"
                 continue
             entity, value = change["entity_id"], int(change["value"])
             if entity not in index or change["field"] != "daily_budget":

@@ -1,0 +1,1 @@
+DELETE FROM counterfactual_outcomes WHERE date BETWEEN $start AND $end;

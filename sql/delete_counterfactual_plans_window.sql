@@ -1,0 +1,1 @@
+DELETE FROM counterfactual_plans WHERE date BETWEEN $start AND $end;

@@ -1,0 +1,1 @@
+INSERT INTO counterfactual_outcomes BY NAME SELECT * FROM staged_counterfactual_outcomes;

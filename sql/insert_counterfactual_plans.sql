@@ -1,0 +1,1 @@
+INSERT INTO counterfactual_plans BY NAME SELECT * FROM staged_counterfactual_plans;
