@@ -9,9 +9,21 @@ import yaml
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 
 # the default scenario's account (history Sep 1 .. Oct 30, Europe/Berlin) and a second one
-# (tests/deploy/second_account.yaml: its own ids, seed and history Sep 8 .. Nov 6)
-SECOND_SCENARIO = Path(__file__).resolve().parent / "deploy" / "second_account.yaml"
+# (examples/accounts/shop_at.yaml: its own ids, seed and history Sep 8 .. Nov 6)
+SECOND_SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "accounts" / "shop_at.yaml"
 ACCOUNT_IDS = {"shop_de": "act_1029384756", "shop_at": "act_2048596071"}
+# shop_at's runs carry its warehouse volume for the K8sRunLauncher (deploy/README.md); every
+# other launcher ignores the tag
+K8S_CONFIG = {
+    "pod_spec_config": {
+        "volumes": [
+            {"name": "warehouse", "persistent_volume_claim": {"claim_name": "warehouse-shop-at"}}
+        ]
+    },
+    "container_config": {
+        "volume_mounts": [{"name": "warehouse", "mount_path": "/var/lib/budget_pipeline/warehouse"}]
+    },
+}
 
 
 def write_accounts(folder: Path) -> Path:
@@ -27,6 +39,7 @@ def write_accounts(folder: Path) -> Path:
                         "name": "shop_at",
                         "pools": str(DEFAULT_POOLS_PATH),
                         "scenario": str(SECOND_SCENARIO),
+                        "run_tags": {"dagster-k8s/config": K8S_CONFIG},
                     },
                 ]
             },

@@ -13,6 +13,8 @@ variables describe, exactly as before. ::
         start_date: 2026-09-01              # Marketing API: first partition, last, timezone
         end_date: 2026-10-30
         timezone: Europe/Berlin
+        run_tags:                           # added to every run of the account's jobs, e.g.
+          dagster-k8s/config: {...}         # its warehouse volume on Kubernetes (deploy/README.md)
 
 Relative paths are read from the accounts file's folder. Each account becomes a set of the
 variables the single-account setup reads (:meth:`Account.env`), so one account is validated,
@@ -27,9 +29,10 @@ ad account by it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +62,16 @@ class AccountEntry(BaseModel):
     start_date: date | None = None
     end_date: date | None = None
     timezone: str | None = None
+    # a mapping value (dagster-k8s/config) is given as YAML and stored as the JSON Dagster reads
+    run_tags: dict[Annotated[str, Field(min_length=1)], str | dict] = Field(default_factory=dict)
+
+    @field_validator("run_tags")
+    @classmethod
+    def _run_tags(cls, value: dict[str, str | dict]) -> dict[str, str | dict]:
+        for key in value:
+            if key.startswith("budget_pipeline/"):
+                raise ValueError(f"{key!r}: budget_pipeline/ tags are set by the pipeline")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -90,6 +103,7 @@ class Account:
     start_date: date | None = None
     end_date: date | None = None
     timezone: str | None = None
+    run_tags: Mapping[str, str] = field(default_factory=dict)
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The variables of the single-account setup, as this account sets them, over ``base``
@@ -174,6 +188,7 @@ def load_accounts(path: str | Path, env: Mapping[str, str] | None = None) -> dic
         account = Account(
             entry.name, i, resolve(entry.pools), db, scenario, entry.ad_account_id,
             entry.start_date, entry.end_date, entry.timezone,
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in entry.run_tags.items()},
         )  # fmt: skip
         ad_id = entry.ad_account_id if api else _simulated_id(account, source)
         if ad_id in ids:

@@ -110,7 +110,7 @@ def account_definitions(account: Account) -> dg.Definitions:
         asset_checks=scoped(ASSET_CHECKS, scope, partitions, keys),
         resources=resources,
         partitions_def=partitions,
-        tags=scope.tags,
+        tags={**account.run_tags, **scope.tags},
         pool=scope.pool,
     )
 

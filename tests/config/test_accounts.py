@@ -15,7 +15,7 @@ from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.simulated import load_scenario
 from budget_pipeline.sources.simulated.library import bundled_scenarios, scenario_yaml
 
-SECOND = Path(__file__).resolve().parents[1] / "deploy" / "second_account.yaml"
+SECOND = Path(__file__).resolve().parents[2] / "examples" / "accounts" / "shop_at.yaml"
 
 
 def _write(tmp_path: Path, accounts: list[dict]) -> Path:
@@ -90,6 +90,11 @@ def test_an_api_account_sets_its_own_account_and_partitions(tmp_path):
          ["accounts[0].ad_account_id is required", "META_ACCESS_TOKEN"]),
         ([{"name": "a", "pools": "p.yaml", "start_date": "2026-02-01", "end_date": "2026-01-01"}],
          {}, ["accounts[0].end_date 2026-01-01", "start_date 2026-02-01"]),
+        # the account tag is the pipeline's: a file must not point it at another account
+        ([{"name": "a", "pools": "p.yaml", "run_tags": {"budget_pipeline/account": "act_9"}}],
+         {}, ["accounts[0].run_tags", "budget_pipeline/account"]),
+        ([{"name": "a", "pools": "p.yaml", "run_tags": {"team": 7}}], {},
+         ["accounts[0].run_tags.team", "7"]),
     ],
 )  # fmt: skip
 def test_a_bad_accounts_file_names_the_field_and_the_value(tmp_path, accounts, env, expected):

@@ -5,13 +5,14 @@ judging its own plan and executing nothing of the other's."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from accounts_helpers import ACCOUNT_IDS, write_accounts
+from accounts_helpers import ACCOUNT_IDS, K8S_CONFIG, write_accounts
 from alerts.loopback import serve_webhook
 from dagster_helpers import launch, tick_schedule, tick_sensor
 
@@ -26,6 +27,7 @@ from budget_pipeline.defs.run_health import PID_TAG, host_tags, reap_dead_runs
 from budget_pipeline.defs.scope import resources_scope
 
 BERLIN = ZoneInfo("Europe/Berlin")
+K8S_TAG = "dagster-k8s/config"
 DE, AT = ACCOUNT_IDS["shop_de"], ACCOUNT_IDS["shop_at"]
 
 
@@ -80,6 +82,16 @@ def test_each_account_is_a_location_of_its_own(locations, tmp_path):
         assert rollback.run_tags[ACCOUNT_TAG] == account_id
         assert rollback.nodes[0].definition.pool == f"duckdb_write.{name}"
         assert resources_scope(locations[name].resources).account_id == account_id
+    # the accounts file's run_tags (shop_at's warehouse volume on Kubernetes) on its runs only
+    volume = json.dumps(K8S_CONFIG)
+    for job in (
+        "budget_cycle_job",
+        "budget_execution_job",
+        "monitoring_job",
+        "budget_rollback_job",
+    ):
+        assert at.resolve_job_def(job).run_tags[K8S_TAG] == volume
+        assert K8S_TAG not in de.resolve_job_def(job).run_tags
 
 
 def test_two_accounts_on_one_instance_each_plan_check_and_execute_their_own(locations, tmp_path):

@@ -10,6 +10,7 @@ share a process.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from accounts_helpers import ACCOUNT_IDS, write_accounts
+from accounts_helpers import ACCOUNT_IDS, K8S_CONFIG, write_accounts
 
 from budget_pipeline.config.accounts import load_accounts
 from budget_pipeline.defs.accounts import account_definitions
@@ -97,6 +98,10 @@ def test_two_accounts_run_at_once_each_on_its_own_pool(deploy_home, deploy_insta
     runs = {(v, job): (run_id, s, e) for v, job, run_id, _, s, e in tagged}
     cycles = {n: runs[(a, "budget_cycle_job")] for n, a in ACCOUNT_IDS.items()}
     executions = {n: runs[(a, "budget_execution_job")][0] for n, a in ACCOUNT_IDS.items()}
+    # shop_at's runs carry its warehouse volume for the K8sRunLauncher (its run_tags); shop_de's not
+    volumes = query(pg, "SELECT run_id, value FROM run_tags WHERE key = 'dagster-k8s/config'")
+    shop_at = {runs[(ACCOUNT_IDS["shop_at"], job)][0] for job in ("budget_cycle_job", "budget_execution_job")}  # fmt: skip
+    assert sorted(volumes) == sorted((run_id, json.dumps(K8S_CONFIG)) for run_id in shop_at)
     # ...the two cycles in progress at the same time...
     assert max(s for _, s, _ in cycles.values()) < min(e for _, _, e in cycles.values())
     # ...and no DuckDB step of either waited: each account's writers take turns on its own pool.

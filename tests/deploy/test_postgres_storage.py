@@ -20,7 +20,7 @@ from budget_pipeline.defs.decisions.checks import GUARDS
 from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 
-SECOND_SCENARIO = Path(__file__).with_name("second_account.yaml")
+SECOND_SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "accounts" / "shop_at.yaml"
 GUARD_NAMES = sorted(g.name for g in GUARDS)
 
 
