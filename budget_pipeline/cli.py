@@ -38,6 +38,15 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def _account_option(what: str):
+    return typer.Option(
+        None,
+        "--account",
+        metavar="NAME",
+        help=f"{what} (with an accounts file, BUDGET_PIPELINE_ACCOUNTS: required)",
+    )
+
+
 @app.command()
 def run(
     days: int = typer.Option(
@@ -49,6 +58,7 @@ def run(
     verbose: bool = typer.Option(
         False, "--verbose", help="Also print Dagster's full log (always kept in a file)"
     ),
+    account: str = _account_option("The ad account of the accounts file to run"),
 ) -> None:
     """Backfill Insights as one run, make a plan with its blocking checks, then pass the gate.
 
@@ -59,13 +69,15 @@ def run(
     from budget_pipeline.preflight import preflight_or_exit
 
     started = time.perf_counter()
-    preflight_or_exit()  # bad input: one message, exit 2, nothing written
+    inputs = preflight_or_exit(account=account)  # bad input: one message, exit 2, nothing written
     home = ensure_dagster_home()
     _quiet_warnings(verbose)
     from budget_pipeline.cli_run import run_pipeline, stop_on_signals
 
     with stop_on_signals():
-        code = run_pipeline(home, days=days, execute=execute, verbose=verbose)
+        code = run_pipeline(
+            home, days=days, execute=execute, verbose=verbose, account=inputs.account
+        )
     typer.echo(f"done in {time.perf_counter() - started:.1f} s")
     raise typer.Exit(code)
 
@@ -154,11 +166,18 @@ bench_app.command("decisions")(bench_decisions)
 def dev(
     port: int = typer.Option(3000, help="Port of the UI on 127.0.0.1"),
 ) -> None:
-    """Serve the Dagster UI on loopback (`dagster dev` with this project's DAGSTER_HOME)."""
-    ensure_dagster_home()
+    """Serve the Dagster UI on loopback (`dagster dev` with this project's DAGSTER_HOME).
+
+    With an accounts file (BUDGET_PIPELINE_ACCOUNTS) every account is its own code location,
+    listed in $DAGSTER_HOME/workspace.yaml (written here)."""
+    home = ensure_dagster_home()
+    target = ["-m", "budget_pipeline.definitions"]
+    workspace = _accounts_workspace(home)
+    if workspace is not None:
+        target = ["-w", str(workspace)]
     cmd = [
         sys.executable, "-m", "dagster", "dev",
-        "-m", "budget_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port),
+        *target, "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     typer.echo(" ".join(cmd))
     proc = subprocess.Popen(cmd, start_new_session=True)
@@ -181,6 +200,28 @@ def dev(
     raise typer.Exit(code)
 
 
+def _accounts_workspace(home: Path) -> Path | None:
+    """With an accounts file: validate it (exit 2 naming field and value) and write a workspace
+    with one code location per account; None without one."""
+    from budget_pipeline.config.accounts import ACCOUNTS_ENV, accounts_path, load_accounts
+    from budget_pipeline.config.loading import ConfigError
+    from budget_pipeline.locations import workspace_yaml
+
+    path = accounts_path()
+    if path is None:
+        return None
+    try:
+        names = list(load_accounts(path))
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    os.environ[ACCOUNTS_ENV] = str(path)  # absolute: the code servers start elsewhere
+    workspace = home / "workspace.yaml"
+    workspace.write_text(workspace_yaml(names, Path.cwd()))
+    typer.echo(f"accounts: {', '.join(names)} (one code location each, {workspace})")
+    return workspace
+
+
 def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
     """Stop `dagster dev` and everything it started (webserver, daemon, code server): SIGTERM to
     its process group, then SIGKILL what is left after ``timeout`` seconds."""
@@ -200,12 +241,31 @@ def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 @app.command()
-def check() -> None:
+def check(
+    account: str = typer.Option(
+        None, "--account", metavar="NAME", help="Only this account of the accounts file"
+    ),
+) -> None:
     """Validate the pools file, the scenario (or the META_* settings) and BUDGET_PIPELINE_DB,
-    as `run` does before it starts; run and write nothing. Exit code 2 names what is wrong."""
-    from budget_pipeline.preflight import preflight_or_exit
+    as `run` does before it starts; run and write nothing. Exit code 2 names what is wrong.
 
-    typer.echo(preflight_or_exit().describe())
+    With an accounts file (BUDGET_PIPELINE_ACCOUNTS): the file and every account in it (or
+    the one --account names)."""
+    from budget_pipeline.config.loading import ConfigError
+    from budget_pipeline.preflight import preflight_accounts, preflight_or_exit
+
+    if account is None:
+        try:
+            every = preflight_accounts()
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        if every:
+            for inputs in every:
+                typer.echo(inputs.describe())
+            typer.echo(f"ok: {len(every)} account(s), a run of each can start")
+            return
+    typer.echo(preflight_or_exit(account=account).describe())
     typer.echo("ok: a run can start")
 
 
@@ -215,6 +275,7 @@ def rollback(
     verbose: bool = typer.Option(
         False, "--verbose", help="Also print Dagster's full log (always kept in a file)"
     ),
+    account: str = _account_option("The ad account of the accounts file the plan is of"),
 ) -> None:
     """Set an executed plan's budgets back to their before-values (budget_rollback_job).
 
@@ -223,14 +284,14 @@ def rollback(
     """
     from budget_pipeline.preflight import preflight_or_exit
 
-    preflight_or_exit()
+    inputs = preflight_or_exit(account=account)
     home = ensure_dagster_home()
     _quiet_warnings(verbose)
     from budget_pipeline.cli_rollback import run_rollback
     from budget_pipeline.cli_run import stop_on_signals
 
     with stop_on_signals():
-        code = run_rollback(home, plan_id, verbose=verbose)
+        code = run_rollback(home, plan_id, verbose=verbose, account=inputs.account)
     raise typer.Exit(code)
 
 

@@ -30,17 +30,18 @@ def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
     return "", "the rollback run failed"
 
 
-def run_rollback(home: Path, plan_id: str, *, verbose: bool) -> int:
-    from budget_pipeline.cli_run import _in_worker, wait_for_warehouse
-    from budget_pipeline.definitions import defs
+def run_rollback(home: Path, plan_id: str, *, verbose: bool, account=None) -> int:
+    from budget_pipeline.cli_run import _in_worker, location_defs, wait_for_warehouse
     from budget_pipeline.defs.cli_logging import cli_run_config
     from budget_pipeline.defs.rollback.job import rollback_run_config
     from budget_pipeline.defs.run_health import host_tags
+    from budget_pipeline.defs.scope import resources_scope
 
+    defs = location_defs(account)  # the plan is looked up in this account's warehouse only
     instance = dg.DagsterInstance.get()
     log_file = home / "logs" / "budget-pipeline.log"
     run_config = {**rollback_run_config(plan_id), **cli_run_config(log_file, verbose=verbose)}
-    wait_for_warehouse(instance)
+    wait_for_warehouse(instance, resources_scope(defs.resources))
     result = _in_worker(
         lambda: defs.resolve_job_def("budget_rollback_job").execute_in_process(
             instance=instance, run_config=run_config, tags=host_tags(), raise_on_error=False

@@ -7,6 +7,10 @@ in a worker thread (so Dagster does not take over the signals, which made a run 
 pool ignore SIGTERM); on a signal the main thread gives the run a few seconds, then marks it
 canceled, frees its slots and exits (130 for Ctrl-C, 143 for SIGTERM). A budget call cut short
 is settled by the next run, which reads the budget back.
+
+With ``--account`` the command runs that account of the accounts file: its code location
+(:func:`~budget_pipeline.defs.accounts.account_definitions`), its warehouse and pool, and only
+its plans pass its gate.
 """
 
 from __future__ import annotations
@@ -40,20 +44,22 @@ def _say(text: str) -> None:
     typer.echo(text)
 
 
-def wait_for_warehouse(instance: dg.DagsterInstance) -> None:
-    """Free the slots of dead or ended runs; while a live run holds the warehouse, say so and
-    wait (never without waiting: a slot that cannot be freed is checked again in
-    :data:`WAIT_POLL_SECONDS`)."""
+def wait_for_warehouse(instance: dg.DagsterInstance, scope=None) -> None:
+    """Free the slots of the account's dead or ended runs; while a live run holds its warehouse
+    (the account's pool), say so and wait (never without waiting: a slot that cannot be freed
+    is checked again in :data:`WAIT_POLL_SECONDS`)."""
+    from budget_pipeline.defs.constants import DUCKDB_POOL
     from budget_pipeline.defs.run_health import free_dead_holders, pool_holders, reap_dead_runs
 
-    for proc in reap_dead_runs(instance):
+    pool = scope.pool if scope is not None else DUCKDB_POOL
+    for proc in reap_dead_runs(instance, scope):
         _say(f"freed the warehouse from {proc.describe()}: its process is gone; marked failed")
     said = 0.0
     while True:
-        for proc in free_dead_holders(instance):
+        for proc in free_dead_holders(instance, pool):
             why = "it has ended" if proc.ended else "its process is gone"
             _say(f"freed the warehouse from {proc.describe()}: {why}")
-        holders = pool_holders(instance)
+        holders = pool_holders(instance, pool)
         if not holders:
             return
         now = time.monotonic()
@@ -61,7 +67,7 @@ def wait_for_warehouse(instance: dg.DagsterInstance) -> None:
             said = now
             names = ", ".join(h.describe() for h in holders)
             _say(
-                f"waiting for the warehouse (pool duckdb_write): held by {names}. It is freed "
+                f"waiting for the warehouse (pool {pool}): held by {names}. It is freed "
                 "when that run ends; if its process dies it is freed on the next check. "
                 "Ctrl-C stops waiting; `budget-pipeline dev` shows the run."
             )
@@ -144,6 +150,10 @@ def _in_worker(fn: Callable[[], T]) -> T:
 def _report_checks(result: dg.ExecuteInProcessResult) -> None:
     evaluations = result.get_asset_check_evaluations()
     failed = [e.check_name for e in evaluations if not e.passed]
+    for e in evaluations:  # each check with the plan it judged
+        plan = e.metadata.get("plan_id")
+        on = f" (plan {plan.value})" if plan is not None else ""
+        _say(f"  check {e.check_name}: {'passed' if e.passed else 'FAILED'}{on}")
     if evaluations:
         _say(
             f"checks: {len(evaluations) - len(failed)} of {len(evaluations)} passed"
@@ -151,33 +161,38 @@ def _report_checks(result: dg.ExecuteInProcessResult) -> None:
         )
 
 
-def _pools_now():
-    from budget_pipeline import settings
-    from budget_pipeline.config.pools import load_pools
+def location_defs(account=None) -> dg.Definitions:
+    """The code location the command runs: ``account``'s, or the single account's."""
+    if account is None:
+        from budget_pipeline.definitions import defs
 
-    return load_pools(settings.pools_path())  # preflight validated it
+        return defs
+    from budget_pipeline.defs.accounts import account_definitions
+
+    return account_definitions(account)
 
 
-def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
-    from budget_pipeline import settings
-    from budget_pipeline.definitions import defs
+def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool, account=None) -> int:
+    from budget_pipeline import runner
     from budget_pipeline.defs.cli_logging import cli_run_config
     from budget_pipeline.defs.execution.sensors import gate_request
-    from budget_pipeline.defs.partitions import daily_partitions
     from budget_pipeline.defs.run_health import host_tags
+    from budget_pipeline.defs.scope import resources_scope
 
+    defs = location_defs(account)
+    scope = resources_scope(defs.resources)
     instance = dg.DagsterInstance.get()
-    keys = daily_partitions.get_partition_keys()
-    if days:
-        keys = keys[-days:]
+    keys = runner.partition_keys(days, defs=defs)
     if not keys:
         typer.echo("no partitions to run", err=True)
         return 2
     log_file = home / "logs" / "budget-pipeline.log"
     run_config = cli_run_config(log_file, verbose=verbose)
-    _say(f"DAGSTER_HOME={home}\nwarehouse: {settings.db_path()}\nlog: {log_file}")
-    wait_for_warehouse(instance)
-    _say(f"cycle: {_count(len(keys), 'day')} {keys[0]} .. {keys[-1]} in one run")
+    named = f"account: {account.name} ({scope.account_id})\n" if account is not None else ""
+    warehouse = defs.resources["warehouse"].database
+    _say(f"{named}DAGSTER_HOME={home}\nwarehouse: {warehouse}\nlog: {log_file}")
+    wait_for_warehouse(instance, scope)
+    _say(f"cycle: {_count(len(keys), 'day')}, daily partitions {keys[0]} .. {keys[-1]} in one run")
     cycle = _in_worker(
         lambda: defs.resolve_job_def("budget_cycle_job").execute_in_process(
             instance=instance,
@@ -205,14 +220,15 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
     if not execute:
         return 0
     # An explicit run tries an unfinished plan now (no backoff), unless it would only be held.
-    decision = gate_request(instance, None, pools=_pools_now(), backoff=False)
+    pools = defs.resources["pools"].load()  # preflight validated it
+    decision = gate_request(instance, None, pools=pools, backoff=False, scope=scope)
     requests = [] if isinstance(decision, dg.SkipReason) else list(decision.run_requests or [])
     if not requests:
         skip = decision if isinstance(decision, dg.SkipReason) else decision.skip_reason
         _say(f"execution gate closed: {skip.skip_message if skip else 'no run'}")
     ok = True
     for request in requests:
-        wait_for_warehouse(instance)
+        wait_for_warehouse(instance, scope)
         exe = _in_worker(
             lambda request=request: defs.resolve_job_def("budget_execution_job").execute_in_process(
                 instance=instance,
@@ -225,8 +241,8 @@ def run_pipeline(home: Path, *, days: int, execute: bool, verbose: bool) -> int:
         status = "succeeded" if exe.success else "FAILED"
         _say(f"execution run {exe.run_id} {status} (run key {request.run_key})")
         for mat in exe.asset_materializations_for_node("budget_execution"):
-            if mat.asset_key != dg.AssetKey("budget_execution"):
-                continue  # the multi-asset's other output, action_log
+            if mat.asset_key.path[-1] != "budget_execution":
+                continue  # the multi-asset's other output, action_log (under an account's prefix)
             m = mat.metadata
             _say(
                 f"  {m['outcome'].value}: observed {m['observed'].value}, applied "

@@ -16,6 +16,10 @@
    whose ``dagster.yaml``, if it is the user's own, is valid YAML and a valid Dagster
    instance configuration.
 
+With an accounts file (``BUDGET_PIPELINE_ACCOUNTS``), :func:`select_account` picks the account a
+command names (``--account``) and :func:`preflight_account` validates it exactly so, on the
+variables the account sets (:meth:`~budget_pipeline.config.accounts.Account.env`).
+
 The first problem raises :class:`~budget_pipeline.config.loading.ConfigError`, whose message
 names the environment variable, the file, the field and the value. The CLI prints it and exits
 with code 2 (:func:`preflight_or_exit`); Dagster resources can call :func:`preflight` and let
@@ -24,6 +28,7 @@ the error fail the run before any asset writes. The token is never part of a mes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -34,6 +39,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from budget_pipeline import settings
+from budget_pipeline.config.accounts import (
+    ACCOUNTS_ENV,
+    Account,
+    account_named,
+    accounts_path,
+    load_accounts,
+)
 from budget_pipeline.config.loading import ConfigError, load_yaml_model
 from budget_pipeline.config.pools import PoolsConfig
 
@@ -59,6 +71,7 @@ class RunInputs:
     scenario_path: Path | None  # None: the Marketing API is the account
     scenario: Scenario | None
     meta_account_id: str | None
+    account: Account | None = None  # the account of the accounts file, if any
 
     def describe(self) -> str:
         account = (
@@ -66,8 +79,10 @@ class RunInputs:
             if self.meta_account_id
             else f"simulated account, scenario {self.scenario_path}"
         )
+        named = [f"account {self.account.name!r} ({self.account.where()})"] if self.account else []
         return "\n".join(
             [
+                *named,
                 f"pools: {self.pools_path} ({len(self.pools.pools)} pools, {self.pools.currency})",
                 f"account: {account}",
                 f"warehouse: {self.db_path}",
@@ -94,6 +109,45 @@ def preflight(env: Mapping[str, str] | None = None) -> RunInputs:
     db_path = settings.check_db_path(env=env)
     _check_dagster_home(env)
     return RunInputs(db_path, pools_path, pools, scenario_path, scenario, account_id)
+
+
+def select_account(name: str | None, env: Mapping[str, str] | None = None) -> Account | None:
+    """The account ``--account NAME`` picks from the accounts file; None without an accounts
+    file (the single account). :class:`ConfigError` when the name is missing, unknown (the
+    message lists the known ones) or given without an accounts file."""
+    path = accounts_path(env)
+    if path is None:
+        if name is None:
+            return None
+        raise ConfigError(
+            f"--account {name!r}: {ACCOUNTS_ENV} is not set; it names the accounts file that "
+            "lists the ad accounts (without it there is one account, from BUDGET_PIPELINE_* "
+            "and META_*)"
+        )
+    accounts = load_accounts(path, env)
+    if name is None:
+        raise ConfigError(
+            f"{ACCOUNTS_ENV}={path} lists {len(accounts)} account(s): name one with --account "
+            f"(known: {', '.join(accounts)})"
+        )
+    return account_named(accounts, name, path)
+
+
+def preflight_account(account: Account, env: Mapping[str, str] | None = None) -> RunInputs:
+    """:func:`preflight` of one account of the accounts file; its message names the account."""
+    try:
+        inputs = preflight(account.env(env))
+    except ConfigError as exc:
+        raise ConfigError(f"account {account.name!r} ({account.where()}): {exc}") from None
+    return dataclasses.replace(inputs, account=account)
+
+
+def preflight_accounts(env: Mapping[str, str] | None = None) -> list[RunInputs]:
+    """Every account of the accounts file, validated in file order (empty without one)."""
+    path = accounts_path(env)
+    if path is None:
+        return []
+    return [preflight_account(a, env) for a in load_accounts(path, env).values()]
 
 
 def dagster_home(env: Mapping[str, str] | None = None) -> Path:
@@ -179,13 +233,17 @@ def _check_instance_config(where: str, home: Path, config: Path) -> None:
         ) from None
 
 
-def preflight_or_exit(env: Mapping[str, str] | None = None) -> RunInputs:
-    """:func:`preflight` for a CLI command: on a problem print ``error: ...`` to stderr and
-    exit with code 2 (no traceback)."""
+def preflight_or_exit(
+    env: Mapping[str, str] | None = None, *, account: str | None = None
+) -> RunInputs:
+    """:func:`preflight` for a CLI command (of the account ``--account`` names, with an
+    accounts file): on a problem print ``error: ...`` to stderr and exit with code 2 (no
+    traceback)."""
     import typer
 
     try:
-        return preflight(env)
+        chosen = select_account(account, env)
+        return preflight(env) if chosen is None else preflight_account(chosen, env)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

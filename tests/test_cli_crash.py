@@ -195,7 +195,7 @@ def test_the_readmes_live_demo_applies_the_moves_right_after_the_quick_start(tmp
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr[-2000:]
-    assert "observed: observed 19, applied 0" in first.stdout
+    assert "observed: observed 21, applied 0" in first.stdout
     with serve_double(SimulatedAccount(SCENARIO), token=TOKEN) as double:
         env = _env(tmp_path, double) | {
             "BUDGET_PIPELINE_DB": "data/live_demo.duckdb",
@@ -206,5 +206,5 @@ def test_the_readmes_live_demo_applies_the_moves_right_after_the_quick_start(tmp
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert demo.returncode == 0, demo.stdout + demo.stderr[-2000:]
-        assert "complete: observed 0, applied 19," in demo.stdout
-        assert len(budget_posts(double)) == 19
+        assert "complete: observed 0, applied 21," in demo.stdout
+        assert len(budget_posts(double)) == 21

@@ -23,3 +23,7 @@ ROLLBACK_TAG = "budget_pipeline/rollback_plan_id"
 HELD_POOLS_TAG = "budget_pipeline/held_pools"
 # Set on a run the gate launches to finish a plan an earlier run left unfinished.
 FINISH_TAG = "budget_pipeline/finish_attempt"
+# Set on every run of an ad account: its ad account id (act_…). The run queue allows one
+# in-progress run per value (dagster.yaml); plans, execution runs, alerts and dead runs are
+# looked up per account by it (budget_pipeline/defs/scope.py).
+ACCOUNT_TAG = "budget_pipeline/account"

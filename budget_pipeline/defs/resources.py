@@ -15,8 +15,10 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from budget_pipeline import settings
+from budget_pipeline.config.accounts import scenario_account_id
 from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.config.pools import PoolsConfig, load_pools
+from budget_pipeline.defs.scope import AccountScope
 from budget_pipeline.sources.accounts import open_source
 from budget_pipeline.sources.base import AdSource
 from budget_pipeline.warehouse_schema import ensure_schema
@@ -68,21 +70,40 @@ class AdAccount(dg.ConfigurableResource):
     """The ad account: the Marketing API when META_ACCESS_TOKEN is set, else the simulated one.
 
     The token is read from the environment inside the call, so it never appears in run
-    config, the UI or the warehouse.
+    config, the UI or the warehouse. ``name`` is the account's name in the accounts file
+    ("" for the single account) and ``ad_account_id`` its Marketing API account (default
+    META_AD_ACCOUNT_ID); :meth:`scope` is what every per-account lookup uses.
     """
 
     scenario_path: str
+    name: str = ""
+    ad_account_id: str = ""
 
     @property
     def uses_api(self) -> bool:
         return bool(os.environ.get("META_ACCESS_TOKEN"))
 
+    @property
+    def account_id(self) -> str:
+        """The ad account id (act_…): the API's, else the simulated scenario's."""
+        if self.uses_api:
+            return self.ad_account_id or os.environ.get("META_AD_ACCOUNT_ID", "").strip()
+        return scenario_account_id(self.scenario_path)
+
+    def scope(self) -> AccountScope:
+        return AccountScope(self.account_id, self.name)
+
     def open(self, con: duckdb.DuckDBPyConnection, config: PoolsConfig | None = None) -> AdSource:
-        return open_source(con, scenario_path=self.scenario_path, config=config)
+        return open_source(
+            con,
+            scenario_path=self.scenario_path,
+            config=config,
+            ad_account_id=self.ad_account_id or None,
+        )
 
     def describe(self) -> str:
         if self.uses_api:
-            return f"Marketing API, account {os.environ.get('META_AD_ACCOUNT_ID', '?')}"
+            return f"Marketing API, account {self.account_id or '?'}"
         return f"simulated account ({Path(self.scenario_path).name})"
 
 

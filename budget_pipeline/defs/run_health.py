@@ -17,6 +17,10 @@ died) is freed too (:func:`free_dead_holders`).
 Only runs of this machine are judged: the instance's run storage must be local (SQLite under
 ``DAGSTER_HOME``) or the run must carry this host's name in :data:`HOST_TAG`. In a multi-host
 deployment (``deploy/``) the run launcher's own monitoring does the same job.
+
+Each ad account's reaper judges its own runs only (:class:`~budget_pipeline.defs.scope.
+AccountScope`: its account tag; a run naming no account is anybody's), and frees the slots of
+its own pool.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 import dagster as dg
 
 from budget_pipeline.defs.constants import DUCKDB_POOL
+from budget_pipeline.defs.scope import AccountScope, owns_run, repository_scope
 
 HOST_TAG = "budget_pipeline/host"
 PID_TAG = "budget_pipeline/launcher_pid"  # the process that created the run (in process: runs it)
@@ -115,12 +120,16 @@ def _judged_here(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     return type(instance.run_storage).__name__.startswith("Sqlite")
 
 
-def active_runs(instance: dg.DagsterInstance) -> list[RunProcess]:
-    """Runs in progress on this machine, with their process and whether it is alive."""
+def active_runs(
+    instance: dg.DagsterInstance, scope: AccountScope | None = None
+) -> list[RunProcess]:
+    """The account's runs in progress on this machine, with their process and whether it is
+    alive."""
     out = []
-    for record in instance.get_run_records(dg.RunsFilter(statuses=_ACTIVE), limit=200):
+    records = instance.get_run_records(dg.RunsFilter(statuses=_ACTIVE), limit=200)
+    for record in records:
         run = record.dagster_run
-        if not _judged_here(instance, run):
+        if not _judged_here(instance, run) or not owns_run(scope, run):
             continue
         pid = _run_pid(instance, run)
         started = record.start_time or record.create_timestamp.timestamp()
@@ -129,9 +138,11 @@ def active_runs(instance: dg.DagsterInstance) -> list[RunProcess]:
     return out
 
 
-def reap_dead_runs(instance: dg.DagsterInstance) -> list[RunProcess]:
-    """Mark every dead run failed and free its slots; returns them."""
-    dead = [r for r in active_runs(instance) if not r.alive]
+def reap_dead_runs(
+    instance: dg.DagsterInstance, scope: AccountScope | None = None
+) -> list[RunProcess]:
+    """Mark every dead run of the account failed and free its slots; returns them."""
+    dead = [r for r in active_runs(instance, scope) if not r.alive]
     for proc in dead:
         run = instance.get_run_by_id(proc.run_id)
         if run is None or run.is_finished:
@@ -204,7 +215,7 @@ def free_dead_holders(instance: dg.DagsterInstance, pool: str = DUCKDB_POOL) -> 
     ),
 )
 def dead_run_reaper(context: dg.SensorEvaluationContext):
-    dead = reap_dead_runs(context.instance)
+    dead = reap_dead_runs(context.instance, repository_scope(context))
     if not dead:
         return dg.SkipReason("no dead run")
     for proc in dead:

@@ -30,7 +30,12 @@ import polars as pl
 
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.counterfactual import midnight
-from budget_pipeline.engine.response_curves import VALUE_CV, fit_response_curves, holder_daily
+from budget_pipeline.engine.response_curves import (
+    ELASTICITY_RANGE,
+    VALUE_CV,
+    fit_response_curves,
+    holder_daily,
+)
 from budget_pipeline.money import minor_factor
 
 ELASTICITY_SD = 0.15  # sd of log e: the curvature is a prior (as in the marginal policy)
@@ -154,7 +159,7 @@ def _draws(
     e0 = frame["elasticity"].fill_null(0.6).to_numpy()[:, None]
     z = rng.standard_normal((holders.size, draws))[h_idx]
     eps = rng.standard_normal((pools.size, draws))[p_idx] * ELASTICITY_SD
-    e = e0 * np.exp(eps)
+    e = np.clip(e0 * np.exp(eps), *ELASTICITY_RANGE)  # concave, as every fitted curve
     # Another curvature bends the curve about the spend its level was measured at (the
     # holder's recent spend): the value there stays what the data say, only the extrapolation
     # to another spend changes.

@@ -212,13 +212,27 @@ def propose_marginal(
     own_ref = np.bincount(p_idx, weights=own_precision * np.nan_to_num(merit), minlength=n_pools)
     own_ref = np.divide(own_ref, own_weight, out=np.zeros(n_pools), where=own_weight > 0)
     z = (merit - own_ref[p_idx]) / np.where(own_sd > 0, own_sd, np.inf)
-    own = np.abs(z) >= settings.gate_z
-    targets = np.where(own, targets, follow)
+    # A credible difference needs a counterpart: one holder credibly above its pool's return
+    # is funded by those below it (each only a share of the gap, none credible alone), one
+    # credibly below gives to those above. A pool with no credible holder moves nothing.
+    credible = movable & (np.abs(z) >= settings.gate_z)
+    up_pool = np.bincount(p_idx, weights=credible & (z > 0), minlength=n_pools) > 0
+    down_pool = np.bincount(p_idx, weights=credible & (z < 0), minlength=n_pools) > 0
+    counterpart = (
+        movable
+        & ~credible
+        & (
+            (up_pool[p_idx] & (z < 0) & (targets < follow))
+            | (down_pool[p_idx] & (z > 0) & (targets > follow))
+        )
+    )
+    targets = np.where(credible | counterpart, targets, follow)
     change = targets / np.maximum(old_major, 1e-9) - 1.0
     out = frame.with_columns(
         merit=pl.Series(merit),
         eq=pl.Series(log_lam),
         z=pl.Series(z),
+        counterpart=pl.Series(counterpart),
         pool_shift=pl.Series((pool_factor if pools_move else np.ones_like(pool_factor)) - 1.0),
         change=pl.Series(change),
         target_major=pl.Series(targets),
@@ -289,8 +303,13 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
         pl.format("its pool {} {} %", pl.when(pl.col("pool_shift") > 0).then(pl.lit("grows"))
                   .otherwise(pl.lit("shrinks")), _num(pl.col("pool_shift").abs() * 100, 0))
     )  # fmt: skip
-    own_part = pl.when(pl.col("z").abs() >= settings.gate_z).then(
-        pl.format("its own return is {} sd off its pool's", _num(pl.col("z").abs(), 1))
+    own_part = (
+        pl.when(pl.col("z").abs() >= settings.gate_z)
+        .then(pl.format("its own return is {} sd off its pool's", _num(pl.col("z").abs(), 1)))
+        .when(pl.col("counterpart") & (pl.col("z") < 0))
+        .then(pl.lit("it funds an ad set credibly better than its pool"))
+        .when(pl.col("counterpart"))
+        .then(pl.lit("it takes what an ad set credibly worse than its pool gives up"))
     )
     because = pl.concat_str([pool_part, own_part], separator="; ", ignore_nulls=True)
     verdict = (

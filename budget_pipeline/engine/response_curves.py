@@ -27,10 +27,11 @@ Fitting, from the holder's own daily history (:func:`fit_response_curves`):
   (method of moments for the between-holder variance), so a holder with a handful of
   conversions is judged mostly by its pool, one with hundreds by itself;
 - the curvature ``e_h`` is each holder's own: the pool's prior (``Pool.response_elasticity``,
-  default 0.6, sd ``ELASTICITY_PRIOR_SD``) updated by the slope of log value on log spend over
-  the whole window (every day alike: a slope needs spread, not recency), each day weighed by
-  the precision its purchase count allows. Budgets that barely moved leave it at the prior; a
-  history that varied spend shows a saturating holder as one (``elasticity_sd`` says how sure).
+  default 0.6, sd ``ELASTICITY_PRIOR_SD``) updated by how log value changed from day to day
+  when log spend did, over the whole window (a slope needs spread, not recency; differences,
+  so a lasting efficiency shift and the raises it earns are no curvature), on days that were
+  not cut short. Budgets that barely moved leave it at the prior; a history that varied spend
+  shows a saturating holder as one (``elasticity_sd`` says how sure).
 
 Everything is vectorised over holders (polars), with the uncertainty kept: ``log_level_sd`` is
 the posterior standard deviation of ``log A_h`` at the holder's recent spend, ``elasticity_sd``
@@ -54,6 +55,7 @@ DEFAULT_ELASTICITY = 0.6
 ELASTICITY_PRIOR_SD = 0.10  # how far one holder's curvature may sit from its pool's prior
 DAY_VAR = 0.03  # day-to-day variance of log efficiency (drift, weekday) around the curve
 ELASTICITY_RANGE = (0.1, 0.95)
+USUAL_SPEND = 0.8  # a day below this share of the last 7 days' median spend was cut short
 
 DAILY: dict[str, pl.DataType] = {
     "holder_id": pl.Utf8(),
@@ -233,19 +235,28 @@ def fit_response_curves(
 
 
 def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
-    """Per holder: posterior mean ``e`` and sd ``e_sd`` of its curvature. The slope of
-    log value on log spend over its days (each day's precision from the holder's purchases per
-    day), combined with the pool's prior ``prior_e`` (sd ``ELASTICITY_PRIOR_SD``)."""
+    """Per holder: posterior mean ``e`` and sd ``e_sd`` of its curvature, combining the pool's
+    prior ``prior_e`` (sd ``ELASTICITY_PRIOR_SD``) with the slope of day-to-day changes: how
+    much log value moved from one day to the next when log spend did (each pair of days weighed
+    by the precision the holder's purchases per day allow).
+
+    Differences, not levels: an efficiency that shifted for good (and the budget raises that
+    follow it) moves the level once, so it cannot pass for curvature. Only days near the
+    holder's recent spend count (at least ``USUAL_SPEND`` of the median of its last 7 days): a
+    day cut short by a pause or a launch delivers less *because* it went badly, not the other
+    way round."""
     prior_precision = 1.0 / ELASTICITY_PRIOR_SD**2
     lo, hi = ELASTICITY_RANGE
     per_holder = pl.col("holder_id")
-    x = pl.col("spend").log()
-    # a day with a fraction of the usual spend (a launch, a pause mid-day) would lever the
-    # slope on a handful of purchases: the slope reads the days near the holder's usual spend
-    usual = pl.col("spend") >= 0.25 * pl.col("spend").median().over(per_holder)
+    usual = pl.col("spend") >= USUAL_SPEND * pl.col("spend").rolling_median(7, min_samples=1).over(
+        per_holder
+    )
+    both = pl.col("usual") & pl.col("usual").shift(1).over(per_holder)
+    consecutive = (pl.col("date") - pl.col("date").shift(1).over(per_holder)).dt.total_days() == 1
     return (
-        rows.filter(usual)
+        rows.sort("holder_id", "date")
         .with_columns(
+            usual=usual,
             aov=(
                 pl.col("purchase_value").sum().over(per_holder)
                 / pl.col("conversions").sum().over(per_holder).clip(1e-9, None)
@@ -253,16 +264,22 @@ def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
             per_day=pl.col("conversions").mean().over(per_holder),
         )
         .with_columns(
-            x=x - x.mean().over(per_holder),
+            x=pl.col("spend").log(),
             # half a purchase keeps a day without purchases on the log scale
             y=(pl.col("purchase_value") + 0.5 * pl.col("aov")).clip(1e-9, None).log(),
-            precision=1.0 / ((1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
+            # a difference of two days carries both days' purchase noise
+            precision=1.0 / (2.0 * (1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
+        )
+        .with_columns(
+            dx=pl.col("x") - pl.col("x").shift(1).over(per_holder),
+            dy=pl.col("y") - pl.col("y").shift(1).over(per_holder),
+            pair=(both & consecutive).fill_null(False),
         )
         .group_by("holder_id")
         .agg(
             prior_e=pl.col("prior_e").first(),
-            sxx=(pl.col("precision") * pl.col("x").pow(2)).sum(),
-            sxy=(pl.col("precision") * pl.col("x") * pl.col("y")).sum(),
+            sxx=(pl.col("precision") * pl.col("dx").pow(2)).filter(pl.col("pair")).sum(),
+            sxy=(pl.col("precision") * pl.col("dx") * pl.col("dy")).filter(pl.col("pair")).sum(),
         )
         .with_columns(
             e=(

@@ -128,7 +128,8 @@ def write_report(sim: Simulation, out: Path, currency: str) -> Path:
         f"# {data['scenario']}: {sim.policy} over {sim.days} days",
         "",
         f"Seeds {', '.join(map(str, data['seeds']))} (common random numbers); value is the "
-        "fully attributed purchase value of the simulated days.",
+        "fully attributed purchase value of the simulated days, each policy's changes replayed "
+        "in the seed's world with every purchase at its expectation (no purchase luck).",
         "",
         "| | value | vs static |",
         "|---|---:|---:|",
@@ -137,7 +138,7 @@ def write_report(sim: Simulation, out: Path, currency: str) -> Path:
         f"| oracle | {data['oracle_value']:,.2f} {currency} | {sim.oracle_uplift:+.2%} |",
         "",
         f"Share of the oracle's uplift: {'n/a' if share is None else f'{share:.0%}'}. "
-        f"Edits {data['edits']:g}, learning resets {data['learning_resets']:g}, pauses "
+        f"Edits {data['edits']:.1f}, learning resets {data['learning_resets']:g}, pauses "
         f"{data['pauses']:g}, guard breaches {data['guard_breaches']:g}, at most "
         f"{data['max_plans_per_pool_day']} executed plan(s) with moves per pool per day.",
         "",

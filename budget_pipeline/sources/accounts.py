@@ -108,8 +108,16 @@ def conversion_by_campaign(config, con: duckdb.DuckDBPyConnection | None) -> dic
     }
 
 
-def open_source(con: duckdb.DuckDBPyConnection | None, *, scenario_path: str | Path, config=None):
+def open_source(
+    con: duckdb.DuckDBPyConnection | None,
+    *,
+    scenario_path: str | Path,
+    config=None,
+    ad_account_id: str | None = None,
+):
     """The Marketing API source when ``META_ACCESS_TOKEN`` is set, else the simulated one.
+
+    ``ad_account_id`` (one account of the accounts file) replaces ``META_AD_ACCOUNT_ID``.
 
     ``config`` (the pools config) gives the API source its conversion action: the account
     default and each pool's own (via the pools of the campaigns in ``ad_entities``).
@@ -123,7 +131,8 @@ def open_source(con: duckdb.DuckDBPyConnection | None, *, scenario_path: str | P
         )
         poll = os.environ.get("META_ASYNC_POLL_SECONDS", "").strip()
         options = {"poll_interval": float(poll)} if poll else {}
-        source = MetaApiSource.from_env(conversion=conversion, **options)
+        env = {**os.environ, "META_AD_ACCOUNT_ID": ad_account_id} if ad_account_id else None
+        source = MetaApiSource.from_env(env, conversion=conversion, **options)
         if source is not None:
             return source
     return open_simulated(con, scenario_path)

@@ -4,11 +4,14 @@ tests/deploy runs the pipeline on), and the image they point at can be built fro
 from __future__ import annotations
 
 import importlib.util
+import json
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import yaml
+
+from budget_pipeline.config.accounts import load_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
@@ -55,10 +58,10 @@ def test_storage_is_the_same_postgres_with_the_password_from_a_secret():
 
 def test_runs_get_their_own_pod_from_the_projects_image():
     assert VALUES["runLauncher"]["type"] == "K8sRunLauncher"
-    (deployment,) = VALUES["dagster-user-deployments"]["deployments"]
-    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
-    flag, module = deployment["dagsterApiGrpcArgs"]
-    assert flag == "-m" and importlib.util.find_spec(module) is not None
+    for deployment in VALUES["dagster-user-deployments"]["deployments"]:
+        assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
+        flag, module, *_rest = deployment["dagsterApiGrpcArgs"]
+        assert flag == "-m" and importlib.util.find_spec(module) is not None
 
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert 'pip install ".[deploy]"' in dockerfile
@@ -81,3 +84,30 @@ def test_runs_get_their_own_pod_from_the_projects_image():
     ]
     assert f"dagster-postgres{pin}" in extras["optional-dependencies"]["dev"]
     assert f"dagster=={major}.{minor}.{patch}" in extras["dependencies"]
+
+
+def test_one_code_location_per_account_each_run_on_its_own_warehouse_volume():
+    """deploy/accounts.yaml is a valid accounts file (as the code servers load it, with a
+    token: Marketing API accounts); helm/values.yaml serves each of its accounts as a location;
+    each account's runs mount its own claim where its warehouse is."""
+    accounts = load_accounts(ROOT / "deploy" / "accounts.yaml", env={"META_ACCESS_TOKEN": "t"})
+    deployments = VALUES["dagster-user-deployments"]["deployments"]
+    served = {}
+    for deployment in deployments:
+        assert deployment["dagsterApiGrpcArgs"][:2] == ["-m", "budget_pipeline.locations"]
+        flag, name = deployment["dagsterApiGrpcArgs"][2:]
+        assert flag == "-a" and deployment["name"] == name.replace("_", "-")
+        assert deployment["env"]["BUDGET_PIPELINE_ACCOUNTS"] == "/etc/budget_pipeline/accounts.yaml"
+        assert deployment["image"] == deployments[0]["image"]  # one image for every account
+        served[name] = deployment
+    assert sorted(served) == sorted(accounts)
+    claims = set()
+    for account in accounts.values():
+        config = json.loads(account.run_tags["dagster-k8s/config"])
+        (volume,) = config["pod_spec_config"]["volumes"]
+        (mount,) = config["container_config"]["volume_mounts"]
+        assert mount["name"] == volume["name"]
+        assert account.db_path.parent == Path(mount["mount_path"])
+        claims.add(volume["persistent_volume_claim"]["claim_name"])
+        assert (ROOT / "deploy" / "Dockerfile").read_text().count(mount["mount_path"]) >= 1
+    assert len(claims) == len(accounts)  # a volume of its own per account

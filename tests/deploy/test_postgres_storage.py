@@ -2,22 +2,16 @@
 
 The cycle, the execution gate sensor and the execution run go through the real Dagster
 machinery; what they leave (runs, check evaluations, materializations, the DuckDB pool's slot)
-is read back from Postgres itself. Then two ad accounts run at once as two processes against
-the same storage, each with its own DuckDB warehouse.
+is read back from Postgres itself. Two accounts of an accounts file running at once as two
+processes: test_postgres_accounts.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from dagster_helpers import ALL_KEYS, resources, run_cycle, run_execution
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
@@ -26,8 +20,7 @@ from budget_pipeline.defs.decisions.checks import GUARDS
 from budget_pipeline.defs.execution.sensors import execution_gate
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 
-SECOND_SCENARIO = Path(__file__).with_name("second_account.yaml")
-CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
+SECOND_SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "accounts" / "shop_at.yaml"
 GUARD_NAMES = sorted(g.name for g in GUARDS)
 
 
@@ -143,15 +136,6 @@ def test_queue_runs_each_account_alone_and_accounts_side_by_side(deploy_instance
     assert 0 < instance.run_monitoring_max_runtime_seconds <= 3600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the plan checks (checks.latest_plan_id) and the gate (gate.plan_gate) take the newest "
-        "rebalance_plan materialization of the whole instance, so two accounts sharing one "
-        "storage read each other's plan; passes once plans are looked up per account "
-        "(remove this marker and the one on the two-process test then)"
-    ),
-)
 def test_an_accounts_checks_judge_its_own_plan_when_another_account_planned_since(
     deploy_instance, tmp_path
 ):
@@ -165,68 +149,3 @@ def test_an_accounts_checks_judge_its_own_plan_when_another_account_planned_sinc
     recheck = runner.run_plan_checks(instance, resources=resources(db_a))
     assert recheck.success
     assert plan_ids_checked(instance, recheck.run_id) == {plan_a}
-
-
-def _cli_env(pg, home: Path, db: Path, scenario: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
-    env.update(pg.env())
-    env.update(
-        DAGSTER_HOME=str(home),
-        BUDGET_PIPELINE_DB=str(db),
-        BUDGET_PIPELINE_SCENARIO=str(scenario),
-    )
-    return env
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="accounts read each other's newest plan (see the test above); racy, so not strict",
-)
-def test_two_accounts_run_at_once_against_one_postgres_storage(
-    deploy_home, deploy_instance, pg, tmp_path
-):
-    # The schema exists before the workers start, as the Helm chart's migration job does.
-    assert deploy_instance.get_runs() == []
-    accounts = {"a": DEFAULT_SCENARIO_PATH, "b": SECOND_SCENARIO}
-    procs = {
-        name: subprocess.Popen(
-            [CLI, "run", "--days", "2"],
-            cwd=tmp_path,
-            env=_cli_env(pg, deploy_home, tmp_path / f"{name}.duckdb", scenario),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, scenario in accounts.items()
-    }
-    outputs = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"account {name}:\n{out}\n{err[-3000:]}"
-        outputs[name] = out
-    ranges = {
-        name: re.search(r"daily partitions (\S+) \.\. (\S+) in one run", out).groups()
-        for name, out in outputs.items()
-    }
-    assert ranges["a"] != ranges["b"]  # the accounts' own histories
-
-    cycles = {}
-    for name, (start, end) in ranges.items():
-        (row,) = query(
-            pg,
-            "SELECT r.run_id, r.status, r.start_time, r.end_time FROM runs r "
-            "JOIN run_tags s ON s.run_id = r.run_id "
-            "AND s.key = 'dagster/asset_partition_range_start' AND s.value = %s "
-            "JOIN run_tags e ON e.run_id = r.run_id "
-            "AND e.key = 'dagster/asset_partition_range_end' AND e.value = %s",
-            (start, end),
-        )
-        assert row[1] == "SUCCESS"
-        cycles[name] = row
-    # the two cycle runs were in progress at the same time
-    assert max(r[2] for r in cycles.values()) < min(r[3] for r in cycles.values())
-    for name, (run_id, *_rest) in cycles.items():
-        plan = plan_id_materialized(deploy_instance, run_id)
-        assert f"plan {plan}:" in outputs[name]
-        assert outputs[name].count(": passed") == len(GUARDS)
-        assert plan_ids_checked(deploy_instance, run_id) == {plan}

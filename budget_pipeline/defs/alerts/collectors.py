@@ -3,6 +3,9 @@
 Each :class:`Source` answers two questions: where the newest event of its kind is (to keep
 the cursor current while alerts are off) and which alerts the events after the cursor make.
 Nothing here opens the warehouse; see :mod:`budget_pipeline.alerts.events` for the contract.
+
+Only the events of the sensor's ad account count (``Scope.account``): its assets' keys, and runs
+tagged with its account, so accounts sharing one instance each alert on their own news once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from budget_pipeline.alerts.messages import (
     run_failure_alert,
 )
 from budget_pipeline.defs.constants import PLAN_ID_TAG
+from budget_pipeline.defs.scope import AccountScope, asset_key, owns_record, owns_run
 
 LIMIT = 25  # events read per tick; a backlog drains over the following ticks
 RUN_ENDS = (
@@ -39,6 +43,7 @@ class Scope:
     currency: str | None  # of the pools file, for budgets given in minor units
     events: frozenset[str]  # kinds that alert (a run failure told by another kind is skipped)
     check_descriptions: Mapping[str, str]
+    account: AccountScope | None = None  # None: every event of the instance
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class Source:
-    latest: Callable[[dg.DagsterInstance], int | None]
+    latest: Callable[[dg.DagsterInstance, AccountScope | None], int | None]
     collect: Callable[[dg.DagsterInstance, int | None, float | None, Scope], Batch]
 
 
@@ -57,21 +62,36 @@ def _values(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, object]:
     return {k: v.value for k, v in metadata.items()}
 
 
-def _materializations(instance, asset: str, after: int | None, since: float | None):
+def _materializations(instance, asset: str, after: int | None, since: float | None, scope: Scope):
+    """The account's materializations of ``asset`` after the cursor; the last record read
+    (the cursor's next value) comes second."""
     records_filter = dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(asset),
+        asset_key=asset_key(scope.account, asset),
         after_storage_id=after,
         after_timestamp=since if after is None else None,
     )
-    return instance.fetch_materializations(records_filter, limit=LIMIT, ascending=True).records
+    records = instance.fetch_materializations(records_filter, limit=LIMIT, ascending=True).records
+    last = records[-1].storage_id if records else after
+    return [r for r in records if owns_record(scope.account, r)], last
 
 
-def _latest_materialization(asset: str) -> Callable[[dg.DagsterInstance], int | None]:
-    def latest(instance: dg.DagsterInstance) -> int | None:
-        records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+def _latest_materialization(
+    asset: str,
+) -> Callable[[dg.DagsterInstance, AccountScope | None], int | None]:
+    def latest(instance: dg.DagsterInstance, account: AccountScope | None) -> int | None:
+        records = instance.fetch_materializations(asset_key(account, asset), limit=1).records
         return records[0].storage_id if records else None
 
     return latest
+
+
+def _owned(instance, scope: Scope, run_id: str, cache: dict[str, bool]) -> bool:
+    """Is ``run_id`` a run of the sensor's account?"""
+    if scope.account is None:
+        return True
+    if run_id not in cache:
+        cache[run_id] = owns_run(scope.account, instance.get_run_by_id(run_id))
+    return cache[run_id]
 
 
 def _run_status(instance, event_type, after: int | None, since: float | None, limit=LIMIT):
@@ -90,10 +110,11 @@ def _run_records(instance, run_id: str, *types: dg.DagsterEventType):
 def _failed_plan_checks(instance, run_id: str, scope: Scope | None = None):
     """Failed check evaluations on the plan in one run, by plan id."""
     descriptions = scope.check_descriptions if scope else {}
+    plan = asset_key(scope.account if scope else None, events.PLAN_ASSET)
     failed: dict[str, list[FailedCheck]] = defaultdict(list)
     for record in _run_records(instance, run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.asset_key == dg.AssetKey(events.PLAN_ASSET) and not evaluation.passed:
+        if evaluation.asset_key == plan and not evaluation.passed:
             meta = _values(evaluation.metadata)
             violations = meta.get(events.VIOLATIONS)
             failed[str(meta.get(events.PLAN_ID) or "unknown plan")].append(
@@ -115,16 +136,17 @@ def _execution_problems(meta: Mapping[str, object]) -> bool:
 
 
 def _collect_pauses(instance, after, since, scope: Scope) -> Batch:
-    records = _materializations(instance, events.PLAN_ASSET, after, since)
+    records, last = _materializations(instance, events.PLAN_ASSET, after, since, scope)
     alerts = [
         pause_alert(_values(r.asset_materialization.metadata), run_id=r.run_id, ui_url=scope.ui_url)
         for r in records
     ]
-    return Batch([a for a in alerts if a], records[-1].storage_id if records else after)
+    return Batch([a for a in alerts if a], last)
 
 
 def _collect_executions(instance, after, since, scope: Scope) -> Batch:
-    records = _materializations(instance, events.EXECUTION_ASSET, after, since)
+    records, last = _materializations(instance, events.EXECUTION_ASSET, after, since, scope)
+    action_log = asset_key(scope.account, events.ACTION_LOG_ASSET)
     alerts = []
     for record in records:
         meta = _values(record.asset_materialization.metadata)
@@ -135,7 +157,7 @@ def _collect_executions(instance, after, since, scope: Scope) -> Batch:
             instance, record.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION
         ):
             materialization = other.event_log_entry.asset_materialization
-            if materialization.asset_key == dg.AssetKey(events.ACTION_LOG_ASSET):
+            if materialization.asset_key == action_log:
                 entries = _values(materialization.metadata).get(events.ACTION_LOG_ENTRIES)
         alerts.append(
             execution_alert(
@@ -146,11 +168,11 @@ def _collect_executions(instance, after, since, scope: Scope) -> Batch:
                 ui_url=scope.ui_url,
             )
         )
-    return Batch([a for a in alerts if a], records[-1].storage_id if records else after)
+    return Batch([a for a in alerts if a], last)
 
 
 def _collect_drift(instance, after, since, scope: Scope) -> Batch:
-    records = _materializations(instance, events.DRIFT_ASSET, after, since)
+    records, last = _materializations(instance, events.DRIFT_ASSET, after, since, scope)
     alerts = [
         drift_alert(
             _values(r.asset_materialization.metadata),
@@ -160,7 +182,7 @@ def _collect_drift(instance, after, since, scope: Scope) -> Batch:
         )
         for r in records
     ]
-    return Batch([a for a in alerts if a], records[-1].storage_id if records else after)
+    return Batch([a for a in alerts if a], last)
 
 
 def _run_ends(instance, after, since) -> list:
@@ -177,7 +199,7 @@ def _run_ends(instance, after, since) -> list:
     return [r for r in merged if bound is None or r.storage_id <= bound]
 
 
-def _latest_run_end(instance) -> int | None:
+def _latest_run_end(instance, account: AccountScope | None = None) -> int | None:
     ids = [
         r.storage_id
         for t in RUN_ENDS
@@ -188,8 +210,10 @@ def _latest_run_end(instance) -> int | None:
 
 def _collect_checks(instance, after, since, scope: Scope) -> Batch:
     ends = _run_ends(instance, after, since)
-    alerts = []
+    alerts, owned = [], {}
     for end in ends:
+        if not _owned(instance, scope, end.run_id, owned):
+            continue
         for plan_id, failed in _failed_plan_checks(instance, end.run_id, scope).items():
             alerts.append(check_alert(plan_id, failed, run_id=end.run_id, ui_url=scope.ui_url))
     return Batch(alerts, ends[-1].storage_id if ends else after)
@@ -197,14 +221,15 @@ def _collect_checks(instance, after, since, scope: Scope) -> Batch:
 
 def _told_elsewhere(instance, run_id: str, scope: Scope) -> bool:
     """A failed check or a partly applied execution in this run has its own, fuller alert."""
-    if "check_failed" in scope.events and _failed_plan_checks(instance, run_id):
+    if "check_failed" in scope.events and _failed_plan_checks(instance, run_id, scope):
         return True
     if "execution_partial" in scope.events:
+        execution = asset_key(scope.account, events.EXECUTION_ASSET)
         for record in _run_records(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
             materialization = record.event_log_entry.asset_materialization
-            if materialization.asset_key == dg.AssetKey(
-                events.EXECUTION_ASSET
-            ) and _execution_problems(_values(materialization.metadata)):
+            if materialization.asset_key == execution and _execution_problems(
+                _values(materialization.metadata)
+            ):
                 return True
     return False
 
@@ -229,9 +254,11 @@ def _collect_failures(instance, after, since, scope: Scope) -> Batch:
         entry = record.event_log_entry
         if entry.job_name not in events.WATCHED_JOBS:
             continue
+        run = instance.get_run_by_id(entry.run_id)
+        if run is not None and scope.account is not None and not scope.account.owns_run(run):
+            continue  # another account's run
         if _told_elsewhere(instance, entry.run_id, scope):
             continue
-        run = instance.get_run_by_id(entry.run_id)
         steps = _run_records(instance, entry.run_id, dg.DagsterEventType.STEP_FAILURE)
         if steps:
             first = steps[0].event_log_entry
@@ -253,7 +280,7 @@ def _collect_failures(instance, after, since, scope: Scope) -> Batch:
     return Batch(alerts, records[-1].storage_id if records else after)
 
 
-def _latest_failure(instance) -> int | None:
+def _latest_failure(instance, account: AccountScope | None = None) -> int | None:
     records = instance.fetch_run_status_changes(dg.DagsterEventType.RUN_FAILURE, limit=1).records
     return records[0].storage_id if records else None
 

@@ -31,6 +31,7 @@ from budget_pipeline.config.loading import ConfigError
 from budget_pipeline.defs.alerts.collectors import SOURCES, Scope
 from budget_pipeline.defs.decisions.checks import GUARDS
 from budget_pipeline.defs.resources import PoolsResource
+from budget_pipeline.defs.scope import repository_scope
 
 FIRST_TICK_LOOKBACK_HOURS = 24
 MAX_SEEN = 200
@@ -74,8 +75,9 @@ def alert_tick(
     alerts_config, currency = _load_pools(pools, context.log)
     settings = resolve_alerts(alerts_config, os.environ)
     instance = context.instance
+    account = repository_scope(context)  # the code location's ad account
     if not settings.wants(kind):
-        newest = source.latest(instance)
+        newest = source.latest(instance, account)
         state.after = max(state.after or 0, newest) if newest is not None else state.after
         state.retry = []
         why = "no alert channel configured" if not settings.channels else f"{kind} not in events"
@@ -87,6 +89,7 @@ def alert_tick(
         currency=currency,
         events=settings.events,
         check_descriptions={g.name: g.description for g in GUARDS},
+        account=account,
     )
     batch = source.collect(instance, state.after, since, scope)
     new: list[Alert] = []

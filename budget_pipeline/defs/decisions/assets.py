@@ -28,7 +28,8 @@ from budget_pipeline.defs.decisions.metadata import score_metadata, trigger_meta
 from budget_pipeline.defs.decisions.plan_metadata import plan_metadata, pool_performance
 from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.extraction.assets import ad_entities
-from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
+from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.defs.warehouse.assets import entity_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
@@ -184,7 +185,9 @@ def trigger_states(
         "cent; each move with its reason. Stable plan id for identical inputs."
     ),
 )
-def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeResult:
+def rebalance_plan(
+    warehouse: Warehouse, pools: PoolsResource, account: AdAccount
+) -> dg.MaterializeResult:
     config = pools.load()
     with warehouse.connect() as con:
         as_of = db.scalar(con, "select_latest_score_time")
@@ -250,6 +253,8 @@ def rebalance_plan(warehouse: Warehouse, pools: PoolsResource) -> dg.Materialize
     )
     # The execution gate finishes these (it reads this list from the event log).
     metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
+    # Whose plan this is: accounts sharing one Dagster instance look up only their own.
+    metadata[ACCOUNT_METADATA] = account.account_id
     return dg.MaterializeResult(metadata=metadata)
 
 

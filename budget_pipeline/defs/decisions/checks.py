@@ -14,7 +14,8 @@ from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.contracts import LAST_CHANGES, PLAN, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL
 from budget_pipeline.defs.decisions.assets import min_budget_minor, rebalance_plan
-from budget_pipeline.defs.resources import PoolsResource, Warehouse
+from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
+from budget_pipeline.defs.scope import AccountScope
 from budget_pipeline.engine import guards
 from budget_pipeline.engine.report import markdown_table
 
@@ -97,13 +98,18 @@ GUARDS: tuple[Guard, ...] = (
 
 
 def latest_plan_id(
-    instance: dg.DagsterInstance | None, con: duckdb.DuckDBPyConnection
+    instance: dg.DagsterInstance | None,
+    con: duckdb.DuckDBPyConnection,
+    scope: AccountScope | None = None,
 ) -> str | None:
-    """The plan id of ``rebalance_plan``'s newest materialization, else the newest stored plan."""
+    """The plan id of the scope's newest ``rebalance_plan`` materialization (another account
+    sharing the instance never counts), else the newest plan stored in its warehouse."""
     if instance is not None:
-        event = instance.get_latest_materialization_event(rebalance_plan.key)
-        if event is not None and event.asset_materialization is not None:
-            value = event.asset_materialization.metadata.get("plan_id")
+        from budget_pipeline.defs.execution.gate import find_plan_record
+
+        record = find_plan_record(instance, scope=scope)
+        if record is not None:
+            value = record.asset_materialization.metadata.get("plan_id")
             if value is not None:
                 return str(value.value)
     return db.scalar(con, "select_latest_plan_id")
@@ -138,11 +144,14 @@ def guard_results(
     pool=DUCKDB_POOL,
 )
 def rebalance_plan_guards(
-    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, pools: PoolsResource
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    pools: PoolsResource,
+    account: AdAccount,
 ):
     config = pools.load()
     with warehouse.connect() as con:
-        plan_id = latest_plan_id(context.instance, con)
+        plan_id = latest_plan_id(context.instance, con, account.scope())
         if plan_id is None:
             for g in GUARDS:
                 yield dg.AssetCheckResult(

@@ -11,6 +11,7 @@ from budget_pipeline.defs.display import read_labels
 from budget_pipeline.defs.execution.gate import plan_gate
 from budget_pipeline.defs.execution.metadata import action_log_entries
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
+from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.engine.execution import execute_plan, execution_steps
 
 
@@ -66,15 +67,17 @@ def budget_execution(
         tags[HELD_POOLS_TAG] = ",".join(result.held_pools)
     context.instance.add_run_tags(context.run_id, tags)
     counts = result.counts()
+    keys = {key.path[-1]: key for key in context.assets_def.keys}  # the account's (prefixed) keys
     context.log.info(
         f"plan {plan_id}: {result.outcome}; {counts or 'nothing to do'}; "
         f"{result.already_done} already done"
         + (f"; {result.reconciled} interrupted call(s) settled" if result.reconciled else "")
     )
     yield dg.MaterializeResult(
-        asset_key="budget_execution",
+        asset_key=keys["budget_execution"],
         metadata={
             "plan_id": plan_id,
+            ACCOUNT_METADATA: account.account_id,
             "outcome": result.outcome,
             "complete": result.outcome in ("complete", "observed", "nothing"),
             "attempt": result.attempt,
@@ -93,7 +96,7 @@ def budget_execution(
         },
     )
     yield dg.MaterializeResult(
-        asset_key="action_log",
+        asset_key=keys["action_log"],
         metadata={
             "plan_id": plan_id,
             "appended": result.log.height,
@@ -115,7 +118,8 @@ class PlanIncompleteError(RuntimeError):
 
 
 def _execute(context, config: ExecutionConfig, con, cfg, account: AdAccount):
-    plan_id = config.plan_id or latest_plan_id(context.instance, con)
+    scope = account.scope()  # this account's plans only: never another account's
+    plan_id = config.plan_id or latest_plan_id(context.instance, con, scope)
     if plan_id is None:
         raise PlanRefusedError("no rebalance plan stored: materialize rebalance_plan first")
     # 1. A plan the ledger says is started is finished (or rolled back) whatever Dagster's
@@ -124,7 +128,7 @@ def _execute(context, config: ExecutionConfig, con, cfg, account: AdAccount):
     #    started needs the gate's verdict again: every blocking check passed for it.
     started = bool(db.scalar(con, "select_plan_started", {"plan_id": plan_id}))
     if not started:
-        gate = plan_gate(context.instance, plan_id)
+        gate = plan_gate(context.instance, plan_id, scope)
         if not gate.open:
             raise PlanRefusedError(
                 f"plan {plan_id} refused: {'; '.join(gate.failures + gate.pending)}"

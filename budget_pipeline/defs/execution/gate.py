@@ -7,6 +7,10 @@ single-partition run, as every schedule tick and the UI's "Materialize latest" l
 Dagster records no target — the evaluation carries the plan's id in its metadata and was made
 in the plan's own run or after the plan was materialized. A result for an older
 materialization never counts.
+
+Every lookup takes the account's scope (:mod:`budget_pipeline.defs.scope`): its plan key, and
+only plans whose materialization names its ad account, so accounts sharing one instance never
+see each other's plan.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from budget_pipeline.defs.decisions.assets import rebalance_plan
 from budget_pipeline.defs.decisions.checks import GUARDS
+from budget_pipeline.defs.scope import AccountScope, owns_record, owns_run, plan_key
 
 # How far back the gate looks for a plan's materialization and its check evaluations.
 PLAN_HISTORY = 100
@@ -38,8 +42,8 @@ class PlanGate:
         return self.plan_id is not None and not self.failures and not self.pending
 
 
-def check_keys() -> list[dg.AssetCheckKey]:
-    return [dg.AssetCheckKey(rebalance_plan.key, g.name) for g in GUARDS]
+def check_keys(scope: AccountScope | None = None) -> list[dg.AssetCheckKey]:
+    return [dg.AssetCheckKey(plan_key(scope), g.name) for g in GUARDS]
 
 
 def _plan_id_of(record: dg.EventLogRecord) -> str | None:
@@ -49,24 +53,31 @@ def _plan_id_of(record: dg.EventLogRecord) -> str | None:
 
 
 def plan_records(
-    instance: dg.DagsterInstance, limit: int = PLAN_HISTORY
+    instance: dg.DagsterInstance, limit: int = PLAN_HISTORY, scope: AccountScope | None = None
 ) -> list[dg.EventLogRecord]:
-    """``rebalance_plan``'s materializations, newest first."""
-    return list(instance.fetch_materializations(rebalance_plan.key, limit=limit).records)
+    """The account's ``rebalance_plan`` materializations (of the last ``limit``), newest first."""
+    records = instance.fetch_materializations(plan_key(scope), limit=limit).records
+    return [r for r in records if owns_record(scope, r)]
 
 
 def find_plan_record(
-    instance: dg.DagsterInstance, plan_id: str | None = None
+    instance: dg.DagsterInstance,
+    plan_id: str | None = None,
+    scope: AccountScope | None = None,
 ) -> dg.EventLogRecord | None:
-    """The newest materialization of ``plan_id`` (default: the newest plan)."""
-    for record in plan_records(instance):
+    """The newest materialization of ``plan_id`` (default: the account's newest plan)."""
+    for record in plan_records(instance, scope=scope):
         if plan_id is None or _plan_id_of(record) == plan_id:
             return record
     return None
 
 
 def _evaluation_for(
-    instance: dg.DagsterInstance, key: dg.AssetCheckKey, record: dg.EventLogRecord, plan_id: str
+    instance: dg.DagsterInstance,
+    key: dg.AssetCheckKey,
+    record: dg.EventLogRecord,
+    plan_id: str,
+    scope: AccountScope | None = None,
 ) -> tuple[str, dg.AssetCheckEvaluation | None]:
     """("done", evaluation) | ("pending", None) for ``key`` on the plan materialization."""
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
@@ -75,7 +86,7 @@ def _evaluation_for(
         evaluation = rec.evaluation if rec.status.value in _EVALUATED else None
         if evaluation is None:  # planned, not evaluated yet (its step may wait for the pool)
             if (same_run or rec.create_timestamp >= record.timestamp) and _in_progress(
-                instance, rec.run_id
+                instance, rec.run_id, scope
             ):
                 return "pending", None
             continue  # planned by a run that ended without evaluating it (a failed cycle)
@@ -95,18 +106,23 @@ def _evaluation_for(
     return "pending", None
 
 
-def _in_progress(instance: dg.DagsterInstance, run_id: str) -> bool:
+def _in_progress(
+    instance: dg.DagsterInstance, run_id: str, scope: AccountScope | None = None
+) -> bool:
+    """A run of the account (another account's cycle checks another plan) still going."""
     run = instance.get_run_by_id(run_id)
-    return run is not None and not run.is_finished
+    return owns_run(scope, run) and not run.is_finished
 
 
-def plan_gate(instance: dg.DagsterInstance, plan_id: str | None = None) -> PlanGate:
-    """A plan (default: the newest) and whether every blocking check passed *for that
-    materialization* (a check result for an older materialization does not count)."""
-    newest = find_plan_record(instance)
+def plan_gate(
+    instance: dg.DagsterInstance, plan_id: str | None = None, scope: AccountScope | None = None
+) -> PlanGate:
+    """A plan of the account (default: its newest) and whether every blocking check passed
+    *for that materialization* (a check result for an older materialization does not count)."""
+    newest = find_plan_record(instance, scope=scope)
     if newest is None:
         return PlanGate(None, None, 0, ["rebalance_plan has never been materialized"])
-    record = newest if plan_id is None else find_plan_record(instance, plan_id)
+    record = newest if plan_id is None else find_plan_record(instance, plan_id, scope)
     if record is None:
         return PlanGate(
             plan_id,
@@ -120,8 +136,8 @@ def plan_gate(instance: dg.DagsterInstance, plan_id: str | None = None) -> PlanG
     changes = sum(int(meta[k].value) for k in ("moves", "pauses") if k in meta)
     failures: list[str] = []
     pending: list[str] = []
-    for key in check_keys():
-        state, evaluation = _evaluation_for(instance, key, record, pid or "")
+    for key in check_keys(scope):
+        state, evaluation = _evaluation_for(instance, key, record, pid or "", scope)
         if state == "pending":
             pending.append(f"{key.name}: not yet evaluated on this plan")
         elif not evaluation.passed:

@@ -12,6 +12,10 @@ most :data:`BACKOFF_MAX_SECONDS`), so a token that expired for a few minutes (or
 costs a few retries, and each failed run alerts (the alert sensors watch failed and partial
 runs). While the kill switch is on, or the plan's pools are in observe mode, execution would
 only hold the plan: it is not relaunched (nor counted) until it may call again.
+
+Everything is per ad account: the sensor takes its code location's account
+(:func:`~budget_pipeline.defs.scope.repository_scope`), looks only at that account's plans and
+execution runs, and tags the runs it launches with it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ import dagster as dg
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.defs.constants import FINISH_TAG, HELD_POOLS_TAG, OUTCOME_TAG, PLAN_ID_TAG
 from budget_pipeline.defs.execution.gate import find_plan_record, plan_gate
-from budget_pipeline.defs.jobs import budget_execution_job
+from budget_pipeline.defs.jobs import EXECUTION_JOB
+from budget_pipeline.defs.scope import (
+    AccountScope,
+    repository_resource,
+    repository_scope,
+    run_filter,
+)
 
 # Backoff between relaunches of an unfinished plan: the first retry at the next tick, then
 # BACKOFF_FIRST_SECONDS, doubling, at most BACKOFF_MAX_SECONDS (one intraday cycle).
@@ -52,8 +62,10 @@ def retry_delay(tries: int) -> float:
     return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (tries - 2))
 
 
-def execution_request(plan_id: str, *, finish_attempt: int | None = None) -> dg.RunRequest:
-    tags = {PLAN_ID_TAG: plan_id}
+def execution_request(
+    plan_id: str, *, finish_attempt: int | None = None, scope: AccountScope | None = None
+) -> dg.RunRequest:
+    tags = {**(scope.tags if scope is not None else {}), PLAN_ID_TAG: plan_id}
     if finish_attempt is not None:
         tags[FINISH_TAG] = str(finish_attempt)
     return dg.RunRequest(
@@ -95,20 +107,22 @@ def unfinished_plan_requests(
     now: float | None = None,
     pools: PoolsConfig | None = None,
     backoff: bool = True,
+    scope: AccountScope | None = None,
 ) -> Finishing:
-    """A run request for every plan left unfinished, unless a run of it is in progress, its
-    backoff has not elapsed (``backoff=False``: an explicit `budget-pipeline run` tries now),
-    or execution would only hold it (``pools``: the pools file now; None when unknown)."""
+    """A run request for every plan of the account left unfinished, unless a run of it is in
+    progress, its backoff has not elapsed (``backoff=False``: an explicit `budget-pipeline run`
+    tries now), or execution would only hold it (``pools``: the pools file now; None when
+    unknown)."""
     now = time.time() if now is None else now
     runs: dict[str, list[dg.RunRecord]] = defaultdict(list)
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=budget_execution_job.name), limit=RECENT_RUNS
+        filters=run_filter(scope, job_name=EXECUTION_JOB), limit=RECENT_RUNS
     )
     for record in records:  # newest first
         plan_id = record.dagster_run.tags.get(PLAN_ID_TAG)
         if plan_id:
             runs[plan_id].append(record)
-    newest_plan = find_plan_record(instance)
+    newest_plan = find_plan_record(instance, scope=scope)
     listed: list[str] = []
     if newest_plan is not None:
         value = newest_plan.asset_materialization.metadata.get("unfinished_plans")
@@ -156,7 +170,7 @@ def unfinished_plan_requests(
                 "(backoff; each failed run alerts)"
             )
             continue
-        requests.append(execution_request(plan_id, finish_attempt=len(history)))
+        requests.append(execution_request(plan_id, finish_attempt=len(history), scope=scope))
         notes.append(f"plan {plan_id}: relaunched to finish it (run {len(history) + 1})")
     return Finishing(requests, notes)
 
@@ -168,12 +182,16 @@ def gate_request(
     now: float | None = None,
     pools: PoolsConfig | None = None,
     backoff: bool = True,
+    scope: AccountScope | None = None,
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick of the gate. ``now`` (epoch seconds), ``pools`` (the pools file as it is now,
-    None when unknown) and ``backoff`` decide the relaunch of unfinished plans."""
+    """One tick of the gate for the account of ``scope``. ``now`` (epoch seconds), ``pools``
+    (the pools file as it is now, None when unknown) and ``backoff`` decide the relaunch of
+    unfinished plans."""
     state = json.loads(cursor) if cursor else {}
-    finishing = unfinished_plan_requests(instance, now=now, pools=pools, backoff=backoff)
-    new = _newest_plan_request(instance, state)
+    finishing = unfinished_plan_requests(
+        instance, now=now, pools=pools, backoff=backoff, scope=scope
+    )
+    new = _newest_plan_request(instance, state, scope)
     requests = finishing.requests + new.requests
     notes = "; ".join([*finishing.notes, new.note])
     if not requests:
@@ -190,8 +208,10 @@ class _Newest:
     cursor: str | None  # None: keep the cursor (look at this plan again)
 
 
-def _newest_plan_request(instance: dg.DagsterInstance, state: dict) -> _Newest:
-    gate = plan_gate(instance)
+def _newest_plan_request(
+    instance: dg.DagsterInstance, state: dict, scope: AccountScope | None
+) -> _Newest:
+    gate = plan_gate(instance, scope=scope)
     if gate.plan_id is None:
         return _Newest([], "no rebalance plan yet", None)
     if gate.plan_id == state.get("plan_id") and gate.storage_id == state.get("storage_id"):
@@ -215,11 +235,13 @@ def _newest_plan_request(instance: dg.DagsterInstance, state: dict) -> _Newest:
         return _Newest([], f"plan {gate.plan_id} blocked: {'; '.join(gate.failures)}", new_cursor)
     if gate.changes == 0:
         return _Newest([], f"plan {gate.plan_id} has no changes", new_cursor)
-    return _Newest([execution_request(gate.plan_id)], f"plan {gate.plan_id}", new_cursor)
+    return _Newest(
+        [execution_request(gate.plan_id, scope=scope)], f"plan {gate.plan_id}", new_cursor
+    )
 
 
 @dg.sensor(
-    job=budget_execution_job,
+    job_name=EXECUTION_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
@@ -229,17 +251,19 @@ def _newest_plan_request(instance: dg.DagsterInstance, state: dict) -> _Newest:
     ),
 )
 def execution_gate(context: dg.SensorEvaluationContext):
-    return gate_request(context.instance, context.cursor, pools=_pools_now(context))
+    return gate_request(
+        context.instance,
+        context.cursor,
+        pools=_pools_now(context),
+        scope=repository_scope(context),
+    )
 
 
 def _pools_now(context: dg.SensorEvaluationContext) -> PoolsConfig | None:
     """The pools file of the code location's ``pools`` resource; None when the sensor runs
     without its definitions or the file cannot be read (then a run reports it)."""
-    repo = context.repository_def
-    if repo is None:
-        return None
     try:
-        resource = repo.get_top_level_resources().get("pools")
+        resource = repository_resource(context, "pools")
         return resource.load() if resource is not None else None
     except Exception:
         return None

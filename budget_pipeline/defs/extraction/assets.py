@@ -132,7 +132,7 @@ def raw_insights(
     pools: PoolsResource,
 ) -> dg.MaterializeResult:
     config = pools.load()
-    window = pull_window(context, daily_partitions, config.settings.repull_days)
+    window = pull_window(context, context.assets_def.partitions_def, config.settings.repull_days)
     context.log.info(f"pulling {window.start} .. {window.end} ({window.days} days)")
     rows, spend, totals = 0, 0.0, []
     with warehouse.connect() as con:

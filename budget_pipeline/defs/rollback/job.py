@@ -5,7 +5,12 @@ Launched by an operator with the plan id in its run config (the UI's Launchpad, 
 :func:`budget_pipeline.engine.rollback.roll_back_plan`: the executor's guards, ledger and
 read-back-before-write, so a rerun after a crash sends nothing twice. The entries it appends
 to ``action_log`` are reported as a materialization of that asset.
+
+Built by :func:`rollback_job` for an ad account (its DuckDB pool and account tag); the
+module-level job is the single account's.
 """
+
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -27,11 +32,7 @@ class UnknownPlanError(ValueError):
     """No plan with this id in the warehouse."""
 
 
-@dg.op(
-    pool=DUCKDB_POOL,
-    description="Set every move a plan applied live back to its before-value, at most once.",
-)
-def roll_back_plan_op(
+def _roll_back(
     context: dg.OpExecutionContext,
     config: RollbackConfig,
     warehouse: Warehouse,
@@ -68,7 +69,7 @@ def roll_back_plan_op(
         message = f"plan {plan_id} applied no live step (observe mode): nothing to roll back"
     context.log.info(message)
     yield dg.AssetMaterialization(
-        asset_key="action_log",
+        asset_key=account.scope().key("action_log"),  # the account's action_log
         description=message,
         metadata={
             "plan_id": plan_id,
@@ -94,15 +95,41 @@ def roll_back_plan_op(
     yield dg.Output(result.outcome)
 
 
-@dg.job(
-    description=(
-        "Roll an executed plan back to its before-values (run config: "
-        "ops.roll_back_plan_op.config.plan_id). Same guards, ledger and exactly-once path as "
-        "execution; a budget changed since by someone else is skipped and reported."
-    ),
-)
-def budget_rollback_job():
-    roll_back_plan_op()
+def rollback_job(
+    pool: str = DUCKDB_POOL, tags: Mapping[str, str] | None = None
+) -> dg.JobDefinition:
+    """``budget_rollback_job``, its op taking turns on ``pool`` (the account's warehouse)."""
+
+    @dg.op(
+        name="roll_back_plan_op",
+        pool=pool,
+        description="Set every move a plan applied live back to its before-value, at most once.",
+    )
+    def roll_back_plan_op(
+        context: dg.OpExecutionContext,
+        config: RollbackConfig,
+        warehouse: Warehouse,
+        account: AdAccount,
+        pools: PoolsResource,
+    ):
+        yield from _roll_back(context, config, warehouse, account, pools)
+
+    @dg.job(
+        name="budget_rollback_job",
+        tags=dict(tags) if tags else None,
+        description=(
+            "Roll an executed plan back to its before-values (run config: "
+            "ops.roll_back_plan_op.config.plan_id). Same guards, ledger and exactly-once path as "
+            "execution; a budget changed since by someone else is skipped and reported."
+        ),
+    )
+    def budget_rollback_job():
+        roll_back_plan_op()
+
+    return budget_rollback_job
+
+
+budget_rollback_job = rollback_job()
 
 
 def rollback_run_config(plan_id: str) -> dict:

@@ -37,7 +37,7 @@ def insights(
     context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
 ) -> dg.MaterializeResult:
     settings = pools.load().settings
-    window = pull_window(context, daily_partitions, settings.repull_days)
+    window = pull_window(context, context.assets_def.partitions_def, settings.repull_days)
     params = {"start": window.start, "end": window.end}
     with warehouse.connect() as con:
         adsets = db.scalar(con, "select_adset_count") or 0

@@ -30,6 +30,12 @@ def schedule_violations(
     total = int(budget.sum())
     out: list[str] = []
     active = np.ones(len(budget), dtype=bool)  # a paused holder's budget spends nothing
+    cbo_of = {a.id: c.id for c in scenario.campaigns if c.is_cbo for a in c.adsets}
+    cbo_live = {
+        c.id: {a.id for a in c.adsets if a.status == "ACTIVE"}
+        for c in scenario.campaigns
+        if c.is_cbo
+    }
     by_day: dict[str, list[dict]] = {}
     for change in changes:
         by_day.setdefault(datetime.fromisoformat(change["at"]).date().isoformat(), []).append(
@@ -40,9 +46,14 @@ def schedule_violations(
         for change in day_changes:
             if change["field"] == "status":
                 entity = change["entity_id"]
-                if entity not in index:
-                    # a non-CBO campaign (or an ad set under CBO) paused stops its holders'
-                    # spending behind the pools' backs: money parked, not moved
+                if entity in cbo_of:  # an ad set under CBO: its campaign spends elsewhere
+                    live = cbo_live[cbo_of[entity]]
+                    (live.add if change["value"] == "ACTIVE" else live.discard)(entity)
+                    if cbo_of[entity] in index:  # the last live one stops the campaign
+                        active[index[cbo_of[entity]]] = bool(live)
+                elif entity not in index:
+                    # a non-CBO campaign paused stops its ad sets' spending behind the pools'
+                    # backs: money parked, not moved
                     out.append(f"{day}: {entity} status is not a pool's budget holder's")
                 elif not holders.movable[index[entity]]:
                     out.append(f"{day}: {entity} is locked or paused but its status changed")
