@@ -172,7 +172,8 @@ class Pool(_Strict):
     # "composite" (the seed's score thresholds and triggers) or "meta_rule" (a native rule).
     policy: Literal["composite", "meta_rule", "marginal_return"] = "marginal_return"
     meta_rule: str | None = None
-    # Curvature e of the pool's response curves (value ∝ spend ** e): diminishing returns.
+    # Prior curvature e of the pool's response curves (value ∝ spend ** e: diminishing
+    # returns); each ad set's own spend changes update it (engine/response_curves.py).
     response_elasticity: Annotated[float, Field(gt=0.05, lt=0.95)] = 0.6
 
     @model_validator(mode="after")
