@@ -33,9 +33,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from marginal_helpers import adsets, marginal_pools, neutral_scores
 
 from budget_pipeline import contracts
-from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.response_curves import fit_response_curves, holder_daily
 
@@ -82,22 +82,9 @@ def test_the_engines_own_ramp_does_not_flatten_the_curve():
 
 def test_the_target_does_not_overshoot_the_optimum():
     now = {"ramped": round(_ramp(1) * 100), "other": 60_000 - round(_ramp(1) * 100)}
-    config = PoolsConfig(
-        pools=[{"name": "p", "tier": 1, "floor": 0, "ceiling": 10_000_000,
-                "policy": "marginal_return"}]
-    )  # fmt: skip
-    entities = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
-          "status": "ACTIVE", "budget_type": "daily", "daily_budget": now[e],
-          "currency": "EUR", "pool": "p", "locked": False} for e in IDS],
-        schema=contracts.AD_ENTITIES,
-    )  # fmt: skip
-    scores = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": "p",
-          "as_of": AS_OF, "status": "scored", "score": 0.5, "evidence_z": 0.0} for e in IDS]
-    )  # fmt: skip
-    missing = {c: pl.lit(None, t) for c, t in contracts.SCORES.items() if c not in scores.columns}
-    scores = contracts.conform(scores.with_columns(**missing), contracts.SCORES)
+    config = marginal_pools()
+    entities = adsets(now)
+    scores = neutral_scores(dict.fromkeys(IDS, "p"), AS_OF)
     targets = {}
     for seed in range(5):
         plan = plan_with_policies(

@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from marginal_helpers import adsets, marginal_pools, neutral_scores
 
 from budget_pipeline import contracts
-from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.policy import plan_with_policies
 
 AS_OF = datetime(2026, 10, 30)
@@ -57,23 +57,8 @@ def _history(seed: int) -> pl.DataFrame:
 
 
 def _inputs():
-    config = PoolsConfig(
-        pools=[{"name": "p", "tier": 1, "floor": 0, "ceiling": 10_000_000,
-                "policy": "marginal_return"}]
-    )  # fmt: skip
-    entities = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
-          "status": "ACTIVE", "budget_type": "daily", "daily_budget": 20_000,
-          "currency": "EUR", "pool": "p", "locked": False} for e in IDS],
-        schema=contracts.AD_ENTITIES,
-    )  # fmt: skip
-    scores = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": "p",
-          "as_of": AS_OF, "status": "scored", "score": 0.5, "evidence_z": 0.0} for e in IDS]
-    )  # fmt: skip
-    missing = {c: pl.lit(None, t) for c, t in contracts.SCORES.items() if c not in scores.columns}
-    scores = contracts.conform(scores.with_columns(**missing), contracts.SCORES)
-    return config, entities, scores
+    entities = adsets(dict.fromkeys(IDS, 20_000))
+    return marginal_pools(), entities, neutral_scores(dict.fromkeys(IDS, "p"), AS_OF)
 
 
 def test_a_holder_that_became_1_6x_as_efficient_gets_money():

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from marginal_helpers import adsets, neutral_scores
 
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
@@ -15,22 +16,11 @@ AS_OF = datetime(2026, 10, 30)
 
 
 def _entities(pools: dict[str, str], budgets: dict[str, int]) -> pl.DataFrame:
-    return pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
-          "status": "ACTIVE", "budget_type": "daily", "daily_budget": b, "currency": "EUR",
-          "pool": pools[e], "locked": False} for e, b in budgets.items()],
-        schema=contracts.AD_ENTITIES,
-    )  # fmt: skip
+    return adsets(budgets, pools)
 
 
 def _scores(pools: dict[str, str]) -> pl.DataFrame:
-    frame = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": p,
-          "as_of": AS_OF, "status": "scored", "score": 0.5, "evidence_z": 0.0}
-         for e, p in pools.items()]
-    )  # fmt: skip
-    missing = {c: pl.lit(None, t) for c, t in contracts.SCORES.items() if c not in frame.columns}
-    return contracts.conform(frame.with_columns(**missing), contracts.SCORES)
+    return neutral_scores(pools, AS_OF)
 
 
 def _daily(levels: dict[str, tuple[float, float]]) -> pl.DataFrame:

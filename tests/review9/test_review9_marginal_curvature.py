@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from marginal_helpers import adsets, marginal_pools, neutral_scores
 
 from budget_pipeline import contracts
-from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.policy import plan_with_policies
 
 AS_OF = datetime(2026, 10, 30)
@@ -37,12 +37,7 @@ def _history() -> pl.DataFrame:
 
 
 def _scores() -> pl.DataFrame:
-    frame = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": "p",
-          "as_of": AS_OF, "status": "scored", "score": 0.5, "evidence_z": 0.0} for e in TRUE_E]
-    )  # fmt: skip
-    missing = {c: pl.lit(None, t) for c, t in contracts.SCORES.items() if c not in frame.columns}
-    return contracts.conform(frame.with_columns(**missing), contracts.SCORES)
+    return neutral_scores(dict.fromkeys(TRUE_E, "p"), AS_OF)
 
 
 def test_money_moves_toward_the_higher_marginal_return_its_history_shows():
@@ -77,16 +72,8 @@ def test_money_moves_toward_the_higher_marginal_return_its_history_shows():
         )
         slope = np.polyfit(np.log(sub["spend"]), np.log(sub["purchase_value"]), 1)[0]
         assert abs(slope - e) < 0.05
-    config = PoolsConfig(
-        pools=[{"name": "p", "tier": 1, "floor": 0, "ceiling": 100_000,
-                "policy": "marginal_return"}]
-    )  # fmt: skip
-    entities = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
-          "status": "ACTIVE", "budget_type": "daily", "daily_budget": 10_000, "currency": "EUR",
-          "pool": "p", "locked": False} for e in TRUE_E],
-        schema=contracts.AD_ENTITIES,
-    )  # fmt: skip
+    config = marginal_pools(ceiling=100_000)
+    entities = adsets(dict.fromkeys(TRUE_E, 10_000))
     plan = plan_with_policies(
         entities, _scores(), pl.DataFrame(schema=contracts.ACTIONS), config, as_of=AS_OF,
         daily=daily,

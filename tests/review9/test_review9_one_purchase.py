@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from marginal_helpers import adsets, marginal_pools, neutral_scores
 
 from budget_pipeline import contracts
-from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.policy import plan_with_policies
 
 AS_OF = datetime(2026, 10, 30)
@@ -35,23 +35,9 @@ def _history(whale: float, age_days: int) -> pl.DataFrame:
 
 
 def _plan(daily: pl.DataFrame) -> dict[str, int]:
-    config = PoolsConfig(
-        pools=[{"name": "p", "tier": 1, "floor": 0, "ceiling": 100_000,
-                "policy": "marginal_return"}]
-    )  # fmt: skip
-    entities = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "name": e,
-          "status": "ACTIVE", "budget_type": "daily", "daily_budget": 10_000, "currency": "EUR",
-          "pool": "p", "locked": False} for e in ("a", "b")],
-        schema=contracts.AD_ENTITIES,
-    )  # fmt: skip
-    scores = pl.DataFrame(
-        [{"entity_id": e, "entity_type": "adset", "campaign_id": f"c_{e}", "pool": "p",
-          "as_of": AS_OF, "status": "scored", "score": 0.5, "evidence_z": 0.0}
-         for e in ("a", "b")]
-    )  # fmt: skip
-    missing = {c: pl.lit(None, t) for c, t in contracts.SCORES.items() if c not in scores.columns}
-    scores = contracts.conform(scores.with_columns(**missing), contracts.SCORES)
+    config = marginal_pools(ceiling=100_000)
+    entities = adsets({"a": 10_000, "b": 10_000})
+    scores = neutral_scores({"a": "p", "b": "p"}, AS_OF)
     plan = plan_with_policies(
         entities, scores, pl.DataFrame(schema=contracts.ACTIONS), config, as_of=AS_OF,
         daily=daily,
