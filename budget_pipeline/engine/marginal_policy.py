@@ -71,6 +71,17 @@ def _solve_log_lambda(
     return (lo + hi) / 2
 
 
+def _pool_mean(
+    merit: np.ndarray, sd: np.ndarray, movable: np.ndarray, p_idx: np.ndarray, n_pools: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pool, the precision-weighted mean of its movable holders' ``merit`` (0 where a pool
+    has none) and the summed precision."""
+    precision = np.where(movable & (sd > 0), 1.0 / np.maximum(sd, 1e-9) ** 2, 0.0)
+    weight = np.bincount(p_idx, weights=precision, minlength=n_pools)
+    total = np.bincount(p_idx, weights=precision * np.nan_to_num(merit), minlength=n_pools)
+    return np.divide(total, weight, out=np.zeros(n_pools), where=weight > 0), weight
+
+
 def _equal_marginal_targets(frame: pl.DataFrame, curves: pl.DataFrame, config: PoolsConfig):
     """Targets (major units) equalising marginal returns over the movable holders, pools kept
     within floor..ceiling; each holder's pool equilibrium log λ, its pool's total factor
@@ -188,11 +199,8 @@ def propose_marginal(
     # marginal return against the account's balance, known far better than any one holder's;
     # if any pool is credibly off, every pool walks toward its balanced total (money must come
     # from somewhere). Within a pool: a holder's marginal return against its pool's.
-    precision = np.where(movable & (sd > 0), 1.0 / np.maximum(sd, 1e-9) ** 2, 0.0)
     n_pools = int(p_idx.max()) + 1 if p_idx.size else 0
-    weight = np.bincount(p_idx, weights=precision, minlength=n_pools)
-    pool_merit = np.bincount(p_idx, weights=precision * np.nan_to_num(merit), minlength=n_pools)
-    pool_merit = np.divide(pool_merit, weight, out=np.zeros(n_pools), where=weight > 0)
+    pool_merit, weight = _pool_mean(merit, sd, movable, p_idx, n_pools)
     # a pool's marginal return also rests on its assumed curvature e: comparing pools, that
     # uncertainty (elasticity_sd on log e) does not average out over the pool's holders
     pool_sd = np.sqrt(1.0 / np.maximum(weight, 1e-12) + settings.elasticity_sd**2)
@@ -207,10 +215,7 @@ def propose_marginal(
     # (e_h · ROAS): a ROAS gap its curvature's doubt can explain is no credible difference
     e_sd = curves["elasticity_sd"].to_numpy() / curves["elasticity"].to_numpy()
     own_sd = np.sqrt(sd**2 + np.nan_to_num(e_sd) ** 2)
-    own_precision = np.where(movable & (own_sd > 0), 1.0 / np.maximum(own_sd, 1e-9) ** 2, 0.0)
-    own_weight = np.bincount(p_idx, weights=own_precision, minlength=n_pools)
-    own_ref = np.bincount(p_idx, weights=own_precision * np.nan_to_num(merit), minlength=n_pools)
-    own_ref = np.divide(own_ref, own_weight, out=np.zeros(n_pools), where=own_weight > 0)
+    own_ref, _ = _pool_mean(merit, own_sd, movable, p_idx, n_pools)
     z = (merit - own_ref[p_idx]) / np.where(own_sd > 0, own_sd, np.inf)
     # A credible difference needs a counterpart: one holder credibly above its pool's return
     # is funded by those below it (each only a share of the gap, none credible alone), one

@@ -127,15 +127,15 @@ def fit_response_curves(
         daily.join(pools, on="holder_id", how="inner")
         .join(e_frame, on="pool", how="left")
         .filter(pl.col("spend") > 0)
+        .with_columns(  # the holder's mean order value over its days
+            mean_order=pl.col("purchase_value").sum().over("holder_id")
+            / pl.col("conversions").sum().over("holder_id").clip(1e-9, None)
+        )
     )
     curvature = _curvature(rows)
     today = as_of.date()
     weighted = (
         rows.join(curvature.select("holder_id", "e"), on="holder_id", how="left")
-        .with_columns(
-            mean_order=pl.col("purchase_value").sum().over("holder_id")
-            / pl.col("conversions").sum().over("holder_id").clip(1e-9, None)
-        )
         .with_columns(
             w=pl.lit(0.5).pow(
                 (pl.lit(today) - pl.col("date")).dt.total_days().cast(pl.Float64) / half_life_days
@@ -257,16 +257,12 @@ def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
         rows.sort("holder_id", "date")
         .with_columns(
             usual=usual,
-            aov=(
-                pl.col("purchase_value").sum().over(per_holder)
-                / pl.col("conversions").sum().over(per_holder).clip(1e-9, None)
-            ),
             per_day=pl.col("conversions").mean().over(per_holder),
         )
         .with_columns(
             x=pl.col("spend").log(),
             # half a purchase keeps a day without purchases on the log scale
-            y=(pl.col("purchase_value") + 0.5 * pl.col("aov")).clip(1e-9, None).log(),
+            y=(pl.col("purchase_value") + 0.5 * pl.col("mean_order")).clip(1e-9, None).log(),
             # a difference of two days carries both days' purchase noise
             precision=1.0 / (2.0 * (1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
         )
