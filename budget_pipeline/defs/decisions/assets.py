@@ -17,6 +17,7 @@ from budget_pipeline.contracts import (
     ACTIONS,
     AD_ENTITIES,
     LAST_CHANGES,
+    PLAN,
     SCORES,
     TRIGGER_STATE,
     conform,
@@ -27,6 +28,13 @@ from budget_pipeline.defs.constants import DECISIONS, DUCKDB_POOL
 from budget_pipeline.defs.decisions.metadata import score_metadata, trigger_metadata
 from budget_pipeline.defs.decisions.plan_metadata import plan_metadata, pool_performance
 from budget_pipeline.defs.display import entity_labels
+from budget_pipeline.defs.evaluation_point import (
+    PLAN_ENTITY_COLUMNS,
+    SCORE_ENTITY_COLUMNS,
+    already_decided,
+    fingerprint,
+    record_decided,
+)
 from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
@@ -48,6 +56,8 @@ from budget_pipeline.engine.triggers import (
 
 # Days of history the response curves are fitted on (recency-weighted: see response_curves).
 CURVE_DAYS = 56
+# Names under which these assets record what they last computed (see evaluation_point).
+SCORED, PLANNED = "composite_scores", "rebalance_plan"
 
 
 def _read_state(con) -> pl.DataFrame:
@@ -101,8 +111,16 @@ def composite_scores(
         points = pending_evaluation_points(
             as_of, last_eval, settings.interval_hours, warmup_intervals(config)
         ) or [last_eval or as_of]
-        context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        inputs = fingerprint(config, entities.select(SCORE_ENTITY_COLUMNS))
+        if points == [last_eval] and already_decided(con, SCORED, last_eval, inputs) is not None:
+            context.log.info(f"no new evaluation point since {last_eval}: scores kept")
+            scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
+            metadata = score_metadata(scores, entity_labels(entities), config.currency)
+            return dg.MaterializeResult(
+                metadata={"evaluation_points": 0, "recomputed": False, **metadata}
+            )
+        context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         windows, baselines = score_inputs(con, points, config, entities)
         scores = score_entities(windows, baselines, entities, config)
         db.replace(
@@ -113,8 +131,11 @@ def composite_scores(
             staged_as="staged_composite_scores",
             params={"as_of": points},
         )
+        record_decided(con, SCORED, points[-1], inputs)
     metadata = score_metadata(scores, entity_labels(entities), config.currency)
-    return dg.MaterializeResult(metadata={"evaluation_points": len(points), **metadata})
+    return dg.MaterializeResult(
+        metadata={"evaluation_points": len(points), "recomputed": True, **metadata}
+    )
 
 
 @dg.asset(
@@ -186,7 +207,10 @@ def trigger_states(
     ),
 )
 def rebalance_plan(
-    warehouse: Warehouse, pools: PoolsResource, account: AdAccount
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    pools: PoolsResource,
+    account: AdAccount,
 ) -> dg.MaterializeResult:
     config = pools.load()
     with warehouse.connect() as con:
@@ -207,38 +231,63 @@ def rebalance_plan(
             for pool in row["pools"]
         }
         rules = pool_rules(pools.path, config)
-        needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
-        windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
-        marginal = any(p.policy == "marginal_return" for p in config.pools)
-        db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
-        plan = plan_with_policies(
-            entities,
+        mins = min_budgets(con, config, entities)
+        in_learning = db.read(con, "select_learning_stages")
+        inputs = fingerprint(
+            config,
+            {name: repr(rule) for name, rule in sorted(rules.items())},
+            entities.select(PLAN_ENTITY_COLUMNS),
             scores,
             actions,
-            config,
-            as_of=as_of,
-            windows=windows,
-            daily=daily_performance(con, as_of, CURVE_DAYS) if marginal else None,
-            last_changes=last_changes,
-            rules=rules,
-            min_budgets=min_budgets(con, config, entities),
-            in_learning=db.read(con, "select_learning_stages"),
-            held_pools=held_pools,
-            scope=db.scalar(con, "select_warehouse_id"),
+            last_changes,
+            unfinished,
+            in_learning,
+            mins,
         )
-        plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+        kept = already_decided(con, PLANNED, as_of, inputs)
+        plan = (
+            conform(db.read(con, "select_rebalance_plan", {"plan_id": kept}), PLAN)
+            if kept
+            else None
+        )
+        recomputed = plan is None or plan.height == 0
+        if not recomputed:
+            context.log.info(f"no new evaluation point since {as_of}: plan {kept} kept")
+            plan_id = kept
+        else:
+            needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
+            windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
+            marginal = any(p.policy == "marginal_return" for p in config.pools)
+            db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
+            plan = plan_with_policies(
+                entities,
+                scores,
+                actions,
+                config,
+                as_of=as_of,
+                windows=windows,
+                daily=daily_performance(con, as_of, CURVE_DAYS) if marginal else None,
+                last_changes=last_changes,
+                rules=rules,
+                min_budgets=mins,
+                in_learning=in_learning,
+                held_pools=held_pools,
+                scope=db.scalar(con, "select_warehouse_id"),
+            )
+            plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+            stored = plan.with_columns(
+                as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
+            )
+            db.replace(
+                con,
+                stored,
+                delete="delete_rebalance_plan",
+                insert="insert_rebalance_plan",
+                staged_as="staged_rebalance_plan",
+                params={"plan_id": plan_id},
+            )
+            record_decided(con, PLANNED, as_of, inputs, plan_id if plan.height else "")
         performance = pool_performance(con, as_of, config.settings.interval_hours)
-        stored = plan.with_columns(
-            as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
-        )
-        db.replace(
-            con,
-            stored,
-            delete="delete_rebalance_plan",
-            insert="insert_rebalance_plan",
-            staged_as="staged_rebalance_plan",
-            params={"plan_id": plan_id},
-        )
     metadata = plan_metadata(
         plan,
         plan_id,
@@ -251,6 +300,7 @@ def rebalance_plan(
         performance=performance,
         charts=charts_dir(warehouse.database),
     )
+    metadata["recomputed"] = recomputed  # False: nothing new since the plan was made
     # The execution gate finishes these (it reads this list from the event log).
     metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
     # Whose plan this is: accounts sharing one Dagster instance look up only their own.

@@ -6,6 +6,13 @@ from budget_pipeline import db
 from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, WAREHOUSE
 from budget_pipeline.defs.display import entity_labels
+from budget_pipeline.defs.evaluation_point import (
+    SCORE_ENTITY_COLUMNS,
+    already_decided,
+    evaluation_point,
+    fingerprint,
+    record_decided,
+)
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
 from budget_pipeline.defs.partition_metadata import add_daily_metadata
 from budget_pipeline.defs.partitions import daily_partitions
@@ -13,6 +20,7 @@ from budget_pipeline.defs.resources import PoolsResource, Warehouse
 from budget_pipeline.defs.warehouse.metadata import baselines_table
 from budget_pipeline.defs.windows import chunks, pull_window
 from budget_pipeline.engine.cycle import cycle_as_of
+from budget_pipeline.engine.signals import BASELINES
 from budget_pipeline.engine.signals import entity_baselines as compute_baselines
 
 
@@ -85,20 +93,32 @@ def insights(
     description=(
         "Each ad set's own baseline (SQL in sql/select_entity_baselines.sql): its ROAS, CPA, "
         "CTR and frequency over the baseline window (default 30 days) before its lookback "
-        "window, as of the newest hour in the warehouse."
+        "window, as of the newest evaluation point (kept, not recomputed, until the next one)."
     ),
 )
-def entity_baselines(warehouse: Warehouse, pools: PoolsResource) -> dg.MaterializeResult:
+def entity_baselines(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
+) -> dg.MaterializeResult:
     config = pools.load()
+    settings = config.settings
     with warehouse.connect() as con:
-        as_of = cycle_as_of(con)
+        as_of = evaluation_point(cycle_as_of(con), settings.interval_hours)
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        frame = compute_baselines(con, [as_of], settings=config.settings, entities=entities)
-        with db.transaction(con), db.staged(con, "staged_entity_baselines", frame):
-            db.run(con, "replace_entity_baselines")
+        inputs = fingerprint(settings, entities.select(SCORE_ENTITY_COLUMNS))
+        if already_decided(con, "entity_baselines", as_of, inputs) is not None:
+            context.log.info(f"baselines at {as_of} are up to date: kept")
+            frame = conform(db.read(con, "select_stored_entity_baselines"), BASELINES)
+            recomputed = False
+        else:
+            frame = compute_baselines(con, [as_of], settings=settings, entities=entities)
+            with db.transaction(con), db.staged(con, "staged_entity_baselines", frame):
+                db.run(con, "replace_entity_baselines")
+                record_decided(con, "entity_baselines", as_of, inputs)
+            recomputed = True
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
+            "recomputed": recomputed,
             "entities": frame.height,
             "baselines": dg.MetadataValue.md(
                 baselines_table(frame, entity_labels(entities), config.currency)
