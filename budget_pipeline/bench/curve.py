@@ -2,9 +2,9 @@
 shared and noisy: compare the columns of one run, never numbers across runs).
 
 For each size (ad sets: the default account copied ``size ÷ 40`` times, pools scaled alike) a
-fresh process runs the pipeline (:mod:`.pipeline`: the 60-day backfill as one run, the
-newest-day cycle, execution in observe mode, an intraday tick one hour later, and the import
-of the code location by a newly launched run process) and reports its peak RSS; a second
+fresh process runs the pipeline (:mod:`.pipeline`: the backfill of all but the newest day as one
+run, the newest-day cycle (a new evaluation point), execution in observe mode, an intraday tick
+one hour later (no new evaluation point), and the import of the code location by a newly launched run process) and reports its peak RSS; a second
 process times the decision steps against the one-pass DuckDB floor and a naive pandas
 reference (:mod:`.decisions`). Then the planner alone on a synthetic account of
 ``plan_adsets`` ad sets in ``plan_pools`` pools (:mod:`.planning`), and ``simulate`` for
@@ -114,7 +114,7 @@ def format_curve(result: dict) -> str:
     lines = [
         "Pipeline (seconds; x = time ÷ the smallest size's, same run):",
         "",
-        "| ad sets | hourly rows | full 60-day cycle | newest-day cycle | intraday tick (+1 h) "
+        "| ad sets | hourly rows | backfill, 59 days | newest-day cycle | intraday tick (+1 h) "
         "| execution | launched run: import (cold / warm cache) | plan metadata | peak RSS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

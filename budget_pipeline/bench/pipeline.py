@@ -74,7 +74,10 @@ def measure(folder: Path) -> dict:
     out: dict = {"seconds": {"import_cold": import_seconds(env)}}
     instance = dg.DagsterInstance.ephemeral()
     keys = runner.partition_keys()
-    history, tick_day = keys[:-1], keys[-1]  # the last key is the day after the history
+    # the backfill leaves the newest day of the history out, so that the newest-day cycle
+    # brings a new day and a new evaluation point (a cycle on data it has already decided
+    # keeps its decisions: see defs/evaluation_point); the last key is the day after the history
+    history, tick_day = keys[:-1], keys[-1]
 
     def timed(phase: str, fn):
         started = time.perf_counter()
@@ -84,12 +87,12 @@ def measure(folder: Path) -> dict:
 
     full = timed(
         "full_cycle",
-        lambda: _check(runner.run_cycle(instance, history, resources=resources), "full cycle"),
+        lambda: _check(runner.run_cycle(instance, history[:-1], resources=resources), "full cycle"),
     )
     out["rows"] = int(
         full.asset_materializations_for_node("insights")[-1].metadata["table_rows_total"].value
     )
-    out["partitions"] = len(history)
+    out["partitions"] = len(history) - 1
     newest = timed(
         "newest_day",
         lambda: _check(

@@ -7,6 +7,7 @@ day step (:func:`simulate_day`) and the fixed-draw Poisson sampler it uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -88,17 +89,40 @@ def _diff0(cumulative: np.ndarray) -> np.ndarray:
     return np.diff(cumulative, axis=1, prepend=0)
 
 
+_INT32 = np.iinfo(np.int32)
+
+
+def _compact(counts: np.ndarray) -> np.ndarray:
+    """Whole numbers as int32 when every one fits (exact; half the memory), else unchanged.
+
+    A process keeps every simulated day (``day_cache``): 61 days of 10k ad sets are 1.1 GB of
+    hourly arrays in int64/float64. Readers only index, slice and sum them (numpy sums int32
+    into int64), so the narrower type changes no number."""
+    fits = counts.size and counts.min() >= _INT32.min and counts.max() <= _INT32.max
+    return counts.astype(np.int32) if counts.dtype == np.int64 and fits else counts
+
+
+def _draws(seed: int, d: int, n: int) -> Iterator[np.ndarray]:
+    """Day ``d``'s random draws, always in this order (the same seed gives the same draws):
+    normals (3, n), uniforms (2, n), hourly uniforms and hourly normals (3, n, 24)."""
+    rng = np.random.default_rng([seed, d])
+    yield rng.standard_normal((3, n))
+    yield rng.random((2, n))
+    yield rng.random((3, n, HOURS_PER_DAY))
+    yield rng.standard_normal((3, n, HOURS_PER_DAY))
+
+
 @dataclass
 class Day:
     """One simulated local day: hourly (n_adsets, 24) arrays and start/end-of-day state."""
 
-    spend: np.ndarray  # int64 minor units
+    spend: np.ndarray  # minor units (int32 when they fit: see _compact)
     impressions: np.ndarray
     reach: np.ndarray
     clicks: np.ndarray
     conversions: np.ndarray  # final (fully attributed) counts
     value: np.ndarray  # final purchase value, major units
-    attribution_draw: np.ndarray  # uniform draw that rounds partial attribution
+    draw_key: tuple[int, int, int]  # (seed, day, ad sets): attribution_draw is drawn again
     efficiency: np.ndarray  # start of day: shift × fatigue × drift
     drift: np.ndarray  # AR(1) state of the log-efficiency drift
     recent_reach: np.ndarray  # start of day: people reached in the trailing days (7-day window)
@@ -108,17 +132,25 @@ class Day:
     spent_total: np.ndarray  # int64 minor units spent from the start to the end of this day
     week_used: np.ndarray  # days of budget used of this week's allowance at the end of the day
 
+    @property
+    def attribution_draw(self) -> np.ndarray:
+        """The uniform draw (ad sets × 24) that rounds partial attribution: drawn again from
+        the day's seed when read (a few ms), not kept (it was 10 % of a kept day)."""
+        draws = _draws(*self.draw_key)
+        next(draws), next(draws)  # the draws before it
+        return next(draws)[2]
+
 
 def simulate_day(account: SimulatedAccount, d: int) -> Day:
     """Simulate day index ``d`` from the state at the end of day ``d - 1``."""
     n, H = len(account._adsets), HOURS_PER_DAY
     h0 = d * H
     factor = account._factor
-    rng = np.random.default_rng([account.scenario.seed, d])
-    z_util, z_drift, z_cpm = rng.standard_normal((3, n))
-    u_burst, u_burst_size = rng.random((2, n))
-    u_conv, u_click, attribution_draw = rng.random((3, n, H))
-    z_conv, z_click, z_value = rng.standard_normal((3, n, H))
+    normal, burst, uniform, hourly_normal = _draws(account.scenario.seed, d, n)
+    z_util, z_drift, z_cpm = normal
+    u_burst, u_burst_size = burst
+    u_conv, u_click, _ = uniform  # the third is Day.attribution_draw, drawn again when read
+    z_conv, z_click, z_value = hourly_normal
     noisy = account.noise != "none"  # the world's path: drift, delivery, prices
     lucky = account.noise == "full"  # purchases drawn, not their expectation
 
@@ -251,13 +283,13 @@ def simulate_day(account: SimulatedAccount, d: int) -> Day:
 
     day_spend = spend.sum(axis=1)
     return Day(
-        spend=spend,
-        impressions=impressions,
-        reach=reach,
-        clicks=clicks,
-        conversions=conversions,
+        spend=_compact(spend),
+        impressions=_compact(impressions),
+        reach=_compact(reach),
+        clicks=_compact(clicks),
+        conversions=_compact(conversions),
         value=value,
-        attribution_draw=attribution_draw,
+        draw_key=(account.scenario.seed, d, n),
         efficiency=efficiency,
         drift=drift,
         recent_reach=recent,
