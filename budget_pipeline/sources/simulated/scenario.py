@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -41,6 +40,7 @@ from budget_pipeline.config.pools import Amount as MoneyAmount
 from budget_pipeline.config.pools import Pool
 from budget_pipeline.money import MAX_TOTAL_MINOR, MoneyError, minor_factor, to_minor
 from budget_pipeline.sources.simulated.scenario_cache import cached_load, scenario_header
+from budget_pipeline.sources.simulated.scenario_header import Days, Timezone, quick_header
 
 MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,30}$")]
 # Finite, > 0, at most config.pools.MAX_AMOUNT major units (fits int64 minor units).
@@ -150,9 +150,9 @@ def _budgets_fit_int64(campaigns: list[ScenarioCampaign], info: ValidationInfo) 
 
 class Scenario(_Strict):
     seed: Annotated[int, Field(ge=0)]
-    start: date  # first simulated day, account-local
-    days: Annotated[int, Field(ge=1, le=3650)]
-    timezone: str
+    start: date  # first simulated day, account-local (the three: see ScenarioHeader)
+    days: Days
+    timezone: Timezone
     currency: str
     account_id: Annotated[str, Field(pattern=r"^act_[0-9]+$")] = "act_1029384756"
     pools: Annotated[list[Pool], Field(min_length=1)]
@@ -166,15 +166,6 @@ class Scenario(_Strict):
         ]
         | None
     ) = None  # conversion multiplier Monday..Sunday; None = the built-in WEEKDAY curve
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}") from None
-        return value
 
     @field_validator("currency")
     @classmethod
@@ -276,6 +267,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def scenario_summary(path: str | Path) -> tuple[date, int, str]:
-    """(first day, days of history, timezone) of a valid scenario file: from the cache when it
-    holds the file as it is now, else by loading (validating) it."""
-    return scenario_header(path, parse_scenario)
+    """(first day, days of history, timezone) of a scenario file: from the cache when it holds
+    the file as it is now; else, for a big file, from its top-level keys alone
+    (:func:`~budget_pipeline.sources.simulated.scenario_header.quick_header`: the rest is
+    validated when the account is opened); else by loading (validating) it."""
+    return scenario_header(path, parse_scenario, quick=quick_header)

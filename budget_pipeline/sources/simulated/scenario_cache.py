@@ -138,9 +138,15 @@ def cached_load(path: str | Path, parse: Callable[[Path], Scenario]) -> Scenario
     return scenario
 
 
-def scenario_header(path: str | Path, parse: Callable[[Path], Scenario]) -> tuple[date, int, str]:
+def scenario_header(
+    path: str | Path,
+    parse: Callable[[Path], Scenario],
+    *,
+    quick: Callable[[Path], tuple[date, int, str] | None] | None = None,
+) -> tuple[date, int, str]:
     """(first day, days of history, timezone) of a valid scenario, from the cache when it has
-    the file as it is now (no model built), else by loading it (and so validating it)."""
+    the file as it is now (no model built), else from ``quick(path)`` if it tells, else by
+    loading it (and so validating it)."""
     key = file_key(path)
     if key is not None and key not in _memo:
         data = _read(key)
@@ -149,6 +155,9 @@ def scenario_header(path: str | Path, parse: Callable[[Path], Scenario]) -> tupl
                 return date.fromisoformat(data["start"]), int(data["days"]), str(data["timezone"])
             except (KeyError, TypeError, ValueError):
                 pass
+        header = quick(Path(path)) if quick is not None else None
+        if header is not None:
+            return header
     scenario = cached_load(path, parse)
     return scenario.start, scenario.days, scenario.timezone
 
