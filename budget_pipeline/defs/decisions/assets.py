@@ -2,7 +2,8 @@
 
 Each asset reads the warehouse, calls one engine function and writes its table; the
 evaluation clock is the newest hour of Insights, so re-running on the same data changes
-nothing (same scores, same streaks, same plan id).
+nothing (same scores, same streaks, same plan id). Between two evaluation points the scores and
+the plan are kept, not recomputed, until their inputs change (see defs/evaluation_point).
 """
 
 import uuid
