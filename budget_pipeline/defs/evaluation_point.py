@@ -4,10 +4,11 @@ Every cycle runs the decision assets, the intraday ticks between two evaluation 
 included (a 30-minute schedule with the default 24-hour interval ticks 47 times a day with
 nothing new to decide). Each of ``entity_baselines``, ``composite_scores`` and
 ``rebalance_plan`` records in the warehouse what it last computed: the evaluation point and a
-fingerprint of its inputs other than the Insights (the pools file, the ad sets' state, the
-scores and actions it read...). When neither changed it keeps what it computed (the same
-baselines, scores and plan id, the same metadata) instead of recomputing it; a new evaluation
-point, an edited pools file, a budget changed by an execution or by hand all compute afresh.
+fingerprint of its inputs (the pools file, the ad sets' names, budgets and statuses, the scores
+and actions it read..., and how many hours of Insights lie before the point). When neither
+changed it keeps what it computed (the same baselines, scores and plan id, the same metadata)
+instead of recomputing it; a new evaluation point, an edited pools file, a budget changed by an
+execution or by hand, an ad set renamed, history backfilled before the point all compute afresh.
 
 Late conversions that restate the hours before an evaluation point are read at the next
 point, not by re-deciding the last one (its triggers have already fired on it).
@@ -26,12 +27,14 @@ from pydantic import BaseModel
 from budget_pipeline import db
 from budget_pipeline.engine.triggers import pending_evaluation_points
 
-# What a plan reads of the ad sets besides the Insights; the budget left of a lifetime budget
-# is not in it (it falls every hour the ad set spends).
+# What a plan reads of the ad sets besides the Insights (names too: a Meta rule filters on
+# them); the budget left of a lifetime budget is not in it (it falls every hour the ad set
+# spends, and a lifetime budget is never moved).
 PLAN_ENTITY_COLUMNS = (
     "entity_id",
     "entity_type",
     "campaign_id",
+    "name",
     "status",
     "budget_type",
     "daily_budget",
@@ -41,7 +44,15 @@ PLAN_ENTITY_COLUMNS = (
     "locked",
 )
 # What the baselines and scores read of them: which ad sets, of which campaign, in which pool.
-SCORE_ENTITY_COLUMNS = ("entity_id", "entity_type", "campaign_id", "status", "budget_type", "pool")
+SCORE_ENTITY_COLUMNS = (
+    "entity_id",
+    "entity_type",
+    "campaign_id",
+    "name",
+    "status",
+    "budget_type",
+    "pool",
+)
 
 
 def evaluation_point(now: datetime, interval_hours: int) -> datetime:
@@ -65,6 +76,14 @@ def fingerprint(*parts: object) -> str:
         digest.update(_text(part).encode())
         digest.update(b"\x00")
     return digest.hexdigest()
+
+
+def decision_inputs(con: duckdb.DuckDBPyConnection, as_of: datetime, *parts: object) -> str:
+    """The fingerprint of ``parts`` and of the Insights' coverage before ``as_of`` (row count
+    and first hour: a backfill of earlier days, or hours that arrived late, change it; late
+    conversions restating hours already there do not)."""
+    rows, first = db.one(con, "select_insights_coverage", {"as_of": as_of}) or (0, None)
+    return fingerprint({"insights_before": rows, "first_hour": str(first)}, *parts)
 
 
 def _key(asset: str) -> str:

@@ -33,7 +33,7 @@ from budget_pipeline.defs.evaluation_point import (
     PLAN_ENTITY_COLUMNS,
     SCORE_ENTITY_COLUMNS,
     already_decided,
-    fingerprint,
+    decision_inputs,
     record_decided,
 )
 from budget_pipeline.defs.extraction.assets import ad_entities
@@ -113,7 +113,7 @@ def composite_scores(
             as_of, last_eval, settings.interval_hours, warmup_intervals(config)
         ) or [last_eval or as_of]
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        inputs = fingerprint(config, entities.select(SCORE_ENTITY_COLUMNS))
+        inputs = decision_inputs(con, points[-1], config, entities.select(SCORE_ENTITY_COLUMNS))
         if points == [last_eval] and already_decided(con, SCORED, last_eval, inputs) is not None:
             context.log.info(f"no new evaluation point since {last_eval}: scores kept")
             scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
@@ -234,7 +234,9 @@ def rebalance_plan(
         rules = pool_rules(pools.path, config)
         mins = min_budgets(con, config, entities)
         in_learning = db.read(con, "select_learning_stages")
-        inputs = fingerprint(
+        inputs = decision_inputs(
+            con,
+            as_of,
             config,
             {name: repr(rule) for name, rule in sorted(rules.items())},
             entities.select(PLAN_ENTITY_COLUMNS),

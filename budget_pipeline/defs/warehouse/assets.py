@@ -9,8 +9,8 @@ from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.evaluation_point import (
     SCORE_ENTITY_COLUMNS,
     already_decided,
+    decision_inputs,
     evaluation_point,
-    fingerprint,
     record_decided,
 )
 from budget_pipeline.defs.extraction.assets import ad_entities, raw_insights
@@ -104,7 +104,7 @@ def entity_baselines(
     with warehouse.connect() as con:
         as_of = evaluation_point(cycle_as_of(con), settings.interval_hours)
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        inputs = fingerprint(settings, entities.select(SCORE_ENTITY_COLUMNS))
+        inputs = decision_inputs(con, as_of, settings, entities.select(SCORE_ENTITY_COLUMNS))
         if already_decided(con, "entity_baselines", as_of, inputs) is not None:
             context.log.info(f"baselines at {as_of} are up to date: kept")
             frame = conform(db.read(con, "select_stored_entity_baselines"), BASELINES)
