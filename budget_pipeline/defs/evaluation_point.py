@@ -19,13 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 import duckdb
 import polars as pl
 from pydantic import BaseModel
 
+import budget_pipeline
 from budget_pipeline import db
 from budget_pipeline.engine.triggers import pending_evaluation_points
+from budget_pipeline.sql import sql_dir
 
 # What a plan reads of the ad sets besides the Insights (names too: a Meta rule filters on
 # them); the budget left of a lifetime budget is not in it (it falls every hour the ad set
@@ -78,12 +82,27 @@ def fingerprint(*parts: object) -> str:
     return digest.hexdigest()
 
 
+@cache
+def code_version() -> str:
+    """The package version and a digest of the engine's code and SQL: a fix deployed between
+    two evaluation points decides again at the next tick, not at the next point."""
+    digest = hashlib.sha256(budget_pipeline.__version__.encode())
+    engine = Path(__file__).resolve().parents[1] / "engine"
+    for source in sorted([*engine.glob("*.py"), *sql_dir().glob("*.sql")]):
+        try:
+            digest.update(source.name.encode() + b"\x00" + source.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()
+
+
 def decision_inputs(con: duckdb.DuckDBPyConnection, as_of: datetime, *parts: object) -> str:
-    """The fingerprint of ``parts`` and of the Insights' coverage before ``as_of`` (row count
-    and first hour: a backfill of earlier days, or hours that arrived late, change it; late
-    conversions restating hours already there do not)."""
+    """The fingerprint of ``parts``, of this code (:func:`code_version`) and of the Insights'
+    coverage before ``as_of`` (row count and first hour: a backfill of earlier days, or hours
+    that arrived late, change it; late conversions restating hours already there do not)."""
     rows, first = db.one(con, "select_insights_coverage", {"as_of": as_of}) or (0, None)
-    return fingerprint({"insights_before": rows, "first_hour": str(first)}, *parts)
+    coverage = {"insights_before": rows, "first_hour": str(first), "code": code_version()}
+    return fingerprint(coverage, *parts)
 
 
 def _key(asset: str) -> str:

@@ -149,3 +149,17 @@ def test_a_fingerprint_ignores_row_order_and_sees_any_change_of_a_value():
     assert fingerprint({"k": 1}, frame.with_columns(budget=pl.lit(100))) != same
     assert fingerprint({"k": 1}, frame.with_columns(pools=pl.lit(["x"]))) != same
     assert fingerprint({"k": 1}, frame.head(2)) != same
+
+
+def test_a_new_build_of_the_engine_decides_again_at_the_same_point(account, monkeypatch):
+    db_path, scenario = account
+    instance = dg.DagsterInstance.ephemeral()
+    _cycle(instance, db_path, scenario, ALL_KEYS[-36:])
+    _advance(db_path, scenario, 1)
+    assert _recomputed(_cycle(instance, db_path, scenario, ALL_KEYS[-1:])) == [False] * 3
+    # a fix deployed between two points (another engine or SQL): no decision is kept
+    monkeypatch.setattr(
+        "budget_pipeline.defs.evaluation_point.code_version", lambda: "the next build"
+    )
+    _advance(db_path, scenario, 1)
+    assert _recomputed(_cycle(instance, db_path, scenario, ALL_KEYS[-1:])) == [True] * 3
