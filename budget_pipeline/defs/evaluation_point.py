@@ -31,23 +31,8 @@ from budget_pipeline import db
 from budget_pipeline.engine.triggers import pending_evaluation_points
 from budget_pipeline.sql import sql_dir
 
-# What a plan reads of the ad sets besides the Insights (names too: a Meta rule filters on
-# them); the budget left of a lifetime budget is not in it (it falls every hour the ad set
-# spends, and a lifetime budget is never moved).
-PLAN_ENTITY_COLUMNS = (
-    "entity_id",
-    "entity_type",
-    "campaign_id",
-    "name",
-    "status",
-    "budget_type",
-    "daily_budget",
-    "lifetime_budget",
-    "end_date",
-    "pool",
-    "locked",
-)
-# What the baselines and scores read of them: which ad sets, of which campaign, in which pool.
+# What the baselines and scores read of the ad sets besides the Insights: which ad sets, named
+# what (a Meta rule filters on names), of which campaign, in which pool.
 SCORE_ENTITY_COLUMNS = (
     "entity_id",
     "entity_type",
@@ -56,6 +41,15 @@ SCORE_ENTITY_COLUMNS = (
     "status",
     "budget_type",
     "pool",
+)
+# What a plan reads of them: that and their budgets and locks. The budget left of a lifetime
+# budget is not in it (it falls every hour the ad set spends; a lifetime budget is never moved).
+PLAN_ENTITY_COLUMNS = (
+    *SCORE_ENTITY_COLUMNS,
+    "daily_budget",
+    "lifetime_budget",
+    "end_date",
+    "locked",
 )
 
 

@@ -23,15 +23,6 @@ from budget_pipeline.sources.simulated.scenario import (
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(scenario_cache.CACHE_ENV, str(folder))
-    scenario_cache.clear_memory()
-    yield folder
-    scenario_cache.clear_memory()
-
-
-@pytest.fixture
 def scenario_file(tmp_path: Path) -> Path:
     path = tmp_path / "scenario.yaml"
     path.write_bytes(DEFAULT_SCENARIO_PATH.read_bytes())

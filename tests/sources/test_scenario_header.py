@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -27,15 +26,6 @@ from budget_pipeline.sources.simulated.scenario_header import QUICK_HEADER_BYTES
 
 LIBRARY = sorted((DEFAULT_SCENARIO_PATH.parent).glob("*.yaml"))
 DEFAULT_TEXT = DEFAULT_SCENARIO_PATH.read_text()
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(scenario_cache.CACHE_ENV, str(folder))
-    scenario_cache.clear_memory()
-    yield folder
-    scenario_cache.clear_memory()
 
 
 @pytest.fixture
