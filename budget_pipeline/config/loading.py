@@ -58,6 +58,18 @@ class UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value its explicit tag cannot build (``!!int seed``, ``days: !!float abc``) is a
+        YAML error at its line, not a bare ValueError from the constructor."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                problem=f"{shown} cannot be read as {tag} ({exc})", problem_mark=node.start_mark
+            ) from None
+
 
 def read_text_file(path: str | Path, *, what: str) -> str:
     """The UTF-8 text of a config file, or :class:`ConfigError` naming the path and why not."""

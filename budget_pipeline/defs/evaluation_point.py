@@ -78,13 +78,16 @@ def fingerprint(*parts: object) -> str:
 
 @cache
 def code_version() -> str:
-    """The package version and a digest of the engine's code and SQL: a fix deployed between
-    two evaluation points decides again at the next tick, not at the next point."""
+    """The package version and a digest of its code (every module: the engine, and the money,
+    config and wiring it runs with) and SQL: a fix deployed between two evaluation points
+    decides again at the next tick, not at the next point. Read once per process."""
     digest = hashlib.sha256(budget_pipeline.__version__.encode())
-    engine = Path(__file__).resolve().parents[1] / "engine"
-    for source in sorted([*engine.glob("*.py"), *sql_dir().glob("*.sql")]):
+    package = Path(budget_pipeline.__file__).resolve().parent
+    sources = [(f"{p.relative_to(package)}", p) for p in package.rglob("*.py")]
+    sources += [(f"sql/{p.name}", p) for p in sql_dir().glob("*.sql")]
+    for name, source in sorted(sources):
         try:
-            digest.update(source.name.encode() + b"\x00" + source.read_bytes())
+            digest.update(name.encode() + b"\x00" + source.read_bytes())
         except OSError:
             continue
     return digest.hexdigest()
@@ -103,15 +106,21 @@ def _key(asset: str) -> str:
     return f"decided:{asset}"
 
 
+def decided(con: duckdb.DuckDBPyConnection, asset: str) -> dict | None:
+    """What ``asset`` last recorded: ``{"as_of", "inputs", "result"}`` (as_of ISO text), or
+    None."""
+    value = db.scalar(con, "select_warehouse_info", {"key": _key(asset)})
+    return json.loads(value) if value is not None else None
+
+
 def already_decided(
     con: duckdb.DuckDBPyConnection, asset: str, as_of: datetime, inputs: str
 ) -> str | None:
     """What ``asset`` recorded (e.g. its plan id; "" if nothing) if it last computed at
     ``as_of`` from inputs with fingerprint ``inputs``; None if it must compute."""
-    value = db.scalar(con, "select_warehouse_info", {"key": _key(asset)})
-    if value is None:
+    stored = decided(con, asset)
+    if stored is None:
         return None
-    stored = json.loads(value)
     if stored.get("as_of") != as_of.isoformat() or stored.get("inputs") != inputs:
         return None
     return str(stored.get("result") or "")

@@ -6,6 +6,7 @@ duplicate key, a binary file, a directory.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -163,3 +164,18 @@ def test_an_unusable_file_is_one_error_naming_the_path(tmp_path, make, expected)
     assert str(path) in str(err.value)
     with pytest.raises(ConfigError, match="scenario"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("!!int currency: EUR\n", "line 1, column 1: 'currency' cannot be read as int"),
+        ("currency: EUR\nsettings: {interval_hours: !!int abc}\n", "line 2, column 28: 'abc'"),
+        ("currency: EUR\nsettings:\n  min_move: !!float ten\n", "line 3, column 13: 'ten'"),
+        ("currency: !!timestamp nope\n", "line 1, column 11: 'nope' cannot be read as timestamp"),
+    ],
+)
+def test_a_value_its_explicit_tag_cannot_build_is_named_with_its_line(tmp_path, text, expected):
+    # review 11b: these were a bare ValueError (a traceback) from PyYAML's constructor
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_pools(write(tmp_path, text))

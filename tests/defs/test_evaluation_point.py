@@ -21,6 +21,7 @@ from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.accounts import open_simulated
 
 DECIDING = ("entity_baselines", "composite_scores", "rebalance_plan")
+NODES = (*DECIDING, "trigger_states")
 
 
 @pytest.fixture()
@@ -34,9 +35,9 @@ def account(tmp_path):
 
 def _cycle(instance, db_path, scenario, keys, pools=DEFAULT_POOLS_PATH):
     result = run_cycle(instance, db_path, keys, scenario_path=scenario, pools_path=pools)
-    return {
-        node: result.asset_materializations_for_node(node)[-1].metadata for node in DECIDING
-    } | {"checks": result.get_asset_check_evaluations()}
+    return {node: result.asset_materializations_for_node(node)[-1].metadata for node in NODES} | {
+        "checks": result.get_asset_check_evaluations()
+    }
 
 
 def _advance(db_path, scenario, hours):
@@ -81,6 +82,7 @@ def test_an_intraday_tick_keeps_the_decisions_until_the_next_evaluation_point(ac
     assert (_newest_hour(db_path) - before).total_seconds() == 3 * 3600  # they landed
     assert _recomputed(tick) == [False, False, False]
     assert tick["composite_scores"]["evaluation_points"].value == 0
+    assert tick["trigger_states"]["new_intervals"].value == 0
     assert tick["rebalance_plan"]["plan_id"].value == plan_id
     assert tick["rebalance_plan"]["moves"].value == first["rebalance_plan"]["moves"].value
     assert tick["entity_baselines"]["as_of"].value == first["entity_baselines"]["as_of"].value
@@ -109,7 +111,10 @@ def test_an_edited_pools_file_or_a_budget_changed_by_hand_is_decided_again(accou
     after_edit = _cycle(instance, db_path, scenario, ALL_KEYS[-1:], pools=edited)
     # the baselines read no weights; the scores and the plan do
     assert _recomputed(after_edit) == [False, True, True]
-    assert after_edit["composite_scores"]["evaluation_points"].value == 1  # the same point
+    # the points of the last advance, scored again (the triggers evaluate them again)
+    scored = first["composite_scores"]["evaluation_points"].value
+    assert after_edit["composite_scores"]["evaluation_points"].value == scored
+    assert after_edit["trigger_states"]["new_intervals"].value == scored
 
     con = duckdb.connect(str(db_path))
     try:  # a budget changed on the account by hand, at the same evaluation point

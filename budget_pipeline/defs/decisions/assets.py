@@ -6,6 +6,7 @@ nothing (same scores, same streaks, same plan id). Between two evaluation points
 the plan are kept, not recomputed, until their inputs change (see defs/evaluation_point).
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from budget_pipeline.defs.evaluation_point import (
     PLAN_ENTITY_COLUMNS,
     SCORE_ENTITY_COLUMNS,
     already_decided,
+    decided,
     decision_inputs,
     record_decided,
 )
@@ -58,11 +60,38 @@ from budget_pipeline.engine.triggers import (
 # Days of history the response curves are fitted on (recency-weighted: see response_curves).
 CURVE_DAYS = 56
 # Names under which these assets record what they last computed (see evaluation_point).
-SCORED, PLANNED = "composite_scores", "rebalance_plan"
+SCORED, TRIGGERED, PLANNED = "composite_scores", "trigger_states", "rebalance_plan"
 
 
-def _read_state(con) -> pl.DataFrame:
-    return conform(db.read(con, "select_trigger_states"), TRIGGER_STATE)
+def _scores_changed(con, scored: dict, last_eval) -> bool:
+    """The scores at ``last_eval`` were computed again from other inputs since the triggers
+    last advanced over them (and that advance can be undone)."""
+    triggered = decided(con, TRIGGERED)
+    return (
+        triggered is not None
+        and scored.get("as_of") == last_eval.isoformat() == triggered.get("as_of")
+        and scored.get("inputs") != triggered.get("inputs")
+        and bool(_last_advance(con, TRIGGERED, last_eval))
+    )
+
+
+def _read_state(con, statement: str = "select_trigger_states") -> pl.DataFrame:
+    return conform(db.read(con, statement), TRIGGER_STATE)
+
+
+def _as_json(points) -> str:
+    return json.dumps([p.isoformat() for p in points])
+
+
+def _last_advance(con, asset: str, last_eval) -> list[datetime]:
+    """The evaluation points ``asset`` recorded with its computation at ``last_eval``."""
+    stored = decided(con, asset)
+    if stored is None or stored.get("as_of") != last_eval.isoformat():
+        return []
+    try:
+        return [datetime.fromisoformat(p) for p in json.loads(stored.get("result") or "[]")]
+    except (TypeError, ValueError):
+        return []
 
 
 def windows_needed(config) -> list[int]:
@@ -114,13 +143,19 @@ def composite_scores(
         ) or [last_eval or as_of]
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
         inputs = decision_inputs(con, points[-1], config, entities.select(SCORE_ENTITY_COLUMNS))
-        if points == [last_eval] and already_decided(con, SCORED, last_eval, inputs) is not None:
-            context.log.info(f"no new evaluation point since {last_eval}: scores kept")
-            scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
-            metadata = score_metadata(scores, entity_labels(entities), config.currency)
-            return dg.MaterializeResult(
-                metadata={"evaluation_points": 0, "recomputed": False, **metadata}
-            )
+        if points == [last_eval]:
+            if already_decided(con, SCORED, last_eval, inputs) is not None:
+                context.log.info(f"no new evaluation point since {last_eval}: scores kept")
+                scores = conform(
+                    db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES
+                )
+                metadata = score_metadata(scores, entity_labels(entities), config.currency)
+                return dg.MaterializeResult(
+                    metadata={"evaluation_points": 0, "recomputed": False, **metadata}
+                )
+            # the inputs of the last advance changed: score all of its points again (the
+            # triggers evaluate them again from the state before it, see trigger_states)
+            points = _last_advance(con, SCORED, last_eval) or points
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         windows, baselines = score_inputs(con, points, config, entities)
         scores = score_entities(windows, baselines, entities, config)
@@ -132,7 +167,7 @@ def composite_scores(
             staged_as="staged_composite_scores",
             params={"as_of": points},
         )
-        record_decided(con, SCORED, points[-1], inputs)
+        record_decided(con, SCORED, points[-1], inputs, _as_json(points))
     metadata = score_metadata(scores, entity_labels(entities), config.currency)
     return dg.MaterializeResult(
         metadata={"evaluation_points": len(points), "recomputed": True, **metadata}
@@ -164,6 +199,12 @@ def trigger_states(
         points = pending_evaluation_points(
             latest_scored, last_eval, config.settings.interval_hours, warmup_intervals(config)
         )
+        scored = decided(con, SCORED) or {}
+        redo = not points and last_eval is not None and _scores_changed(con, scored, last_eval)
+        if redo:  # undo the last advance and evaluate its points on their new scores
+            points = _last_advance(con, TRIGGERED, last_eval)
+            state = _read_state(con, "select_trigger_states_prior")
+            context.log.info(f"scores at {points[0]} .. {points[-1]} changed: evaluated again")
         if points:
             scores = conform(db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES)
             # only the compound triggers read raw windows (none: no query)
@@ -172,12 +213,18 @@ def trigger_states(
             new_state, actions = evaluate_triggers(scores, windows, state, config)
             actions = conform(actions, ACTIONS)
             with db.transaction(con):
+                if not redo:
+                    db.run(con, "delete_trigger_states_prior")
+                    db.run(con, "insert_trigger_states_prior")
                 with db.staged(con, "staged_trigger_states", conform(new_state, TRIGGER_STATE)):
                     db.run(con, "delete_trigger_states")
                     db.run(con, "insert_trigger_states")
                 with db.staged(con, "staged_trigger_actions", actions):
                     db.run(con, "delete_trigger_actions_at", {"as_of": points})
                     db.run(con, "insert_trigger_actions")
+                record_decided(
+                    con, TRIGGERED, points[-1], scored.get("inputs", ""), _as_json(points)
+                )
         else:
             context.log.info(f"no new evaluation interval since {last_eval}: state unchanged")
             new_state = state
