@@ -4,7 +4,8 @@ shared and noisy: compare the columns of one run, never numbers across runs).
 For each size (ad sets: the default account copied ``size ÷ 40`` times, pools scaled alike) a
 fresh process runs the pipeline (:mod:`.pipeline`: the backfill of all but the newest day as one
 run, the newest-day cycle (a new evaluation point), execution in observe mode, an intraday tick
-one hour later (no new evaluation point), and the import of the code location by a newly launched run process) and reports its peak RSS; a second
+one hour later (no new evaluation point), and the import of the code location by a newly
+launched run process) and reports its peak RSS; a second
 process times the decision steps against the one-pass DuckDB floor and a naive pandas
 reference (:mod:`.decisions`). Then the planner alone on a synthetic account of
 ``plan_adsets`` ad sets in ``plan_pools`` pools (:mod:`.planning`), and ``simulate`` for

@@ -58,7 +58,8 @@ def cycle_schedules(
         cron_schedule="*/30 * * * *",
         execution_timezone=timezone,
         description=(
-            "Every 30 minutes: today so far (re-pulling the 2 days before) and a re-plan; "
+            "Every 30 minutes: today so far (re-pulling the 2 days before); scores and plan are "
+            "recomputed only at a new evaluation interval (or when their inputs change), and "
             "trigger persistence counts evaluation intervals, not runs."
         ),
     )

@@ -63,16 +63,17 @@ CURVE_DAYS = 56
 SCORED, TRIGGERED, PLANNED = "composite_scores", "trigger_states", "rebalance_plan"
 
 
-def _scores_changed(con, scored: dict, last_eval) -> bool:
-    """The scores at ``last_eval`` were computed again from other inputs since the triggers
-    last advanced over them (and that advance can be undone)."""
+def _points_to_redo(con, scored: dict, last_eval) -> list[datetime]:
+    """The points of the triggers' last advance when the scores at ``last_eval`` were computed
+    again from other inputs since (that advance is undone and evaluated again); else []."""
     triggered = decided(con, TRIGGERED)
-    return (
-        triggered is not None
-        and scored.get("as_of") == last_eval.isoformat() == triggered.get("as_of")
-        and scored.get("inputs") != triggered.get("inputs")
-        and bool(_last_advance(con, TRIGGERED, last_eval))
-    )
+    if (
+        triggered is None
+        or not scored.get("as_of") == last_eval.isoformat() == triggered.get("as_of")
+        or scored.get("inputs") == triggered.get("inputs")
+    ):
+        return []
+    return _recorded_points(triggered)
 
 
 def _read_state(con, statement: str = "select_trigger_states") -> pl.DataFrame:
@@ -83,13 +84,11 @@ def _as_json(points) -> str:
     return json.dumps([p.isoformat() for p in points])
 
 
-def _last_advance(con, asset: str, last_eval) -> list[datetime]:
-    """The evaluation points ``asset`` recorded with its computation at ``last_eval``."""
-    stored = decided(con, asset)
-    if stored is None or stored.get("as_of") != last_eval.isoformat():
-        return []
+def _recorded_points(stored: dict | None) -> list[datetime]:
+    """The evaluation points an asset recorded with its last computation (see
+    evaluation_point.record_decided)."""
     try:
-        return [datetime.fromisoformat(p) for p in json.loads(stored.get("result") or "[]")]
+        return [datetime.fromisoformat(p) for p in json.loads((stored or {}).get("result") or "[]")]
     except (TypeError, ValueError):
         return []
 
@@ -155,7 +154,9 @@ def composite_scores(
                 )
             # the inputs of the last advance changed: score all of its points again (the
             # triggers evaluate them again from the state before it, see trigger_states)
-            points = _last_advance(con, SCORED, last_eval) or points
+            stored = decided(con, SCORED) or {}
+            if stored.get("as_of") == last_eval.isoformat():
+                points = _recorded_points(stored) or points
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
         windows, baselines = score_inputs(con, points, config, entities)
         scores = score_entities(windows, baselines, entities, config)
@@ -200,9 +201,9 @@ def trigger_states(
             latest_scored, last_eval, config.settings.interval_hours, warmup_intervals(config)
         )
         scored = decided(con, SCORED) or {}
-        redo = not points and last_eval is not None and _scores_changed(con, scored, last_eval)
+        redo = [] if points or last_eval is None else _points_to_redo(con, scored, last_eval)
         if redo:  # undo the last advance and evaluate its points on their new scores
-            points = _last_advance(con, TRIGGERED, last_eval)
+            points = redo
             state = _read_state(con, "select_trigger_states_prior")
             context.log.info(f"scores at {points[0]} .. {points[-1]} changed: evaluated again")
         if points:
