@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 from accounts_helpers import ACCOUNT_IDS, K8S_CONFIG, write_accounts
+from postgres_helpers import plan_ids_checked, query
 
 from budget_pipeline.config.accounts import load_accounts
 from budget_pipeline.defs.accounts import account_definitions
@@ -31,23 +32,6 @@ from budget_pipeline.defs.scope import resources_scope
 
 CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
 DAYS = 35  # per account: enough history for scores, so each plan moves money
-
-
-def query(pg, sql: str, params: tuple = ()) -> list[tuple]:
-    con = pg.connect()
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        con.close()
-
-
-def plan_ids_checked(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    return {
-        str(e.dagster_event.asset_check_evaluation_data.metadata["plan_id"].value)
-        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    }
 
 
 def test_two_accounts_run_at_once_each_on_its_own_pool(deploy_home, deploy_instance, pg, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_helpers import ALL_KEYS, resources, run_cycle, run_execution
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
+from postgres_helpers import plan_ids_checked, query
 
 from budget_pipeline import runner
 from budget_pipeline.defs.decisions.checks import GUARDS
@@ -22,24 +23,6 @@ from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 
 SECOND_SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "accounts" / "shop_at.yaml"
 GUARD_NAMES = sorted(g.name for g in GUARDS)
-
-
-def query(pg, sql: str, params: tuple = ()) -> list[tuple]:
-    con = pg.connect()
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        con.close()
-
-
-def plan_ids_checked(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    """The plan ids the run's blocking checks say they evaluated."""
-    return {
-        str(e.dagster_event.asset_check_evaluation_data.metadata["plan_id"].value)
-        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    }
 
 
 def plan_id_materialized(instance: dg.DagsterInstance, run_id: str) -> str:
