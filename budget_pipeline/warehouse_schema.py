@@ -8,22 +8,24 @@ DDL files, kept in ``warehouse_info``) — and runs the DDL only when that diffe
 a warehouse made by an earlier version, or new DDL in this one.
 
 Migrations that SQL alone cannot express run here too: warehouses made before issue 11 had a
-primary key on ``insights`` (DuckDB cannot drop one), so the table is rebuilt without it once.
+primary key on ``insights`` (DuckDB cannot drop one), so the table is rebuilt without it once;
+warehouses made before the per-day rollup ``insights_daily`` get it built from their hours.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from functools import cache
 
 import duckdb
 
-from budget_pipeline import db
+from budget_pipeline import db, insights_rollup
 from budget_pipeline.sql import load_sql, sql_dir
 
 _DDL_PATTERNS = ("create_*.sql", "alter_*.sql")
 # Bump when a Python migration below changes (the DDL files are hashed by their text).
-MIGRATIONS = 1
+MIGRATIONS = 2
 
 
 @cache
@@ -56,6 +58,14 @@ def _drop_insights_primary_key(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DROP TABLE insights_with_primary_key")
 
 
+def _build_insights_daily(con: duckdb.DuckDBPyConnection) -> None:
+    everything = {"start": date.min, "end": date.max}
+    hourly, rolled = db.one(con, "select_insights_daily_totals", everything) or (0, 0)
+    if hourly != rolled:
+        with db.transaction(con):
+            insights_rollup.refresh(con)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
     """Create the tables and run the migrations unless this file is already up to date;
     True if it had to."""
@@ -65,5 +75,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
     for name in _ddl():  # tables first, then the migrations of earlier warehouses
         con.execute(load_sql(name))
     _drop_insights_primary_key(con)
+    _build_insights_daily(con)
     db.run(con, "upsert_schema_version", {"version": version})
     return True

@@ -8,22 +8,15 @@
 -- in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
 -- just before the lookback window); a day is active when the ad set spent in it.
--- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)): only
--- those hours are scanned. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the
--- same in any order: DuckDB's parallel float sum is not) and cast back.
-WITH recent AS NOT MATERIALIZED (
-    SELECT
-        adset_id,
-        campaign_id,
-        ts,
-        impressions,
-        reach,
-        clicks,
-        CAST(spend AS DECIMAL(38, 10)) AS spend,
-        CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)) AS conversions,
-        CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)) AS purchase_value
-    FROM insights
-    WHERE ts >= $lo AND ts < $hi
+-- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)). The
+-- Insights are read as pieces (create_macro_insight_pieces): whole days from insights_daily,
+-- and the hours of $edge_dates (the dates of every baseline start and end and as_of that is
+-- not a midnight) from insights. A piece's spent hours before baseline_end's hour of day
+-- fall in one baseline day, the rest in the day before. The DOUBLE columns are summed as
+-- DECIMAL(38,10) (exact, so the same in any order and split: DuckDB's parallel float sum is
+-- not) and cast back.
+WITH recent AS (
+    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[])
 ),
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
@@ -59,19 +52,23 @@ hourly AS (
         b.lookback_hours,
         b.baseline_start,
         b.baseline_end,
-        i.ts < b.baseline_end AS in_baseline,
+        i.piece_start < b.baseline_end AS in_baseline,
         i.spend,
         i.impressions,
         i.reach,
         i.clicks,
         i.conversions,
         i.purchase_value,
-        (epoch_us(b.baseline_end) - epoch_us(i.ts) - 1) // 86400000000 AS day_offset
+        i.spent_hours,
+        -- a piece's hours before baseline_end's hour of day lie in the slot date_diff days
+        -- back, the others one slot later (slots are 24 h counted back from baseline_end)
+        date_diff('day', i.date, CAST(b.baseline_end AS DATE)) AS day_back,
+        CAST(hour(b.baseline_end) AS INTEGER) AS end_hour
     FROM bounds AS b
     JOIN recent AS i
         ON i.adset_id = b.adset_id
-        AND i.ts >= b.baseline_start
-        AND i.ts < b.as_of
+        AND i.piece_start >= b.baseline_start
+        AND i.piece_start < b.as_of
 ),
 sums AS (
     SELECT
@@ -85,8 +82,20 @@ sums AS (
         -- row instead of two DISTINCT aggregates (the costliest part of this query)
         coalesce(
             bit_or(
-                CASE WHEN in_baseline AND spend > 0
-                    THEN CAST(1 AS HUGEINT) << CAST(day_offset AS INTEGER) END
+                CASE WHEN in_baseline THEN
+                    (CASE
+                        WHEN spent_hours & ((1 << end_hour) - 1) != 0
+                            AND day_back BETWEEN 0 AND $baseline_days - 1
+                            THEN CAST(1 AS HUGEINT) << CAST(day_back AS INTEGER)
+                        ELSE CAST(0 AS HUGEINT)
+                    END)
+                    | (CASE
+                        WHEN spent_hours >> end_hour != 0
+                            AND day_back - 1 BETWEEN 0 AND $baseline_days - 1
+                            THEN CAST(1 AS HUGEINT) << CAST(day_back - 1 AS INTEGER)
+                        ELSE CAST(0 AS HUGEINT)
+                    END)
+                END
             ),
             CAST(0 AS HUGEINT)
         ) AS active_mask,

@@ -3,25 +3,14 @@
 -- the earlier and the later half of the window (velocity trend), and the hours with spend.
 -- Conversions and value are the attribution-matured estimates (see merge_insights_partition).
 -- An ad set appears for a window only if it has at least one hourly row in it.
--- $lo/$hi bound every window ([earliest start, latest as_of)): only those hours are scanned
--- (the rows are stored in time order, so DuckDB skips the rest by their row groups' min/max).
--- The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order: DuckDB's
--- parallel float sum is not) and cast back; the later half is the whole minus the earlier,
--- exactly, in DECIMAL.
+-- $lo/$hi bound every window ([earliest start, latest as_of)). The Insights are read as pieces
+-- (create_macro_insight_pieces): whole days from insights_daily, and the hours of
+-- $edge_dates (the dates of every start, middle and as_of that is not a midnight) from
+-- insights. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order
+-- and split: DuckDB's parallel float sum is not) and cast back; the later half is the whole
+-- minus the earlier, exactly, in DECIMAL.
 WITH recent AS (
-    SELECT
-        adset_id,
-        campaign_id,
-        ts,
-        impressions,
-        reach,
-        clicks,
-        spend > 0 AS spent,
-        CAST(spend AS DECIMAL(38, 10)) AS spend,
-        CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)) AS conversions,
-        CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)) AS purchase_value
-    FROM insights
-    WHERE ts >= $lo AND ts < $hi
+    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[])
 ),
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
@@ -50,18 +39,18 @@ sums AS (
         sum(i.clicks) AS clicks,
         sum(i.conversions) AS conversions,
         sum(i.purchase_value) AS purchase_value,
-        coalesce(sum(i.spend) FILTER (WHERE i.ts < g.window_mid), 0) AS spend_early,
-        coalesce(sum(i.impressions) FILTER (WHERE i.ts < g.window_mid), 0) AS impressions_early,
-        coalesce(sum(i.reach) FILTER (WHERE i.ts < g.window_mid), 0) AS reach_early,
-        coalesce(sum(i.clicks) FILTER (WHERE i.ts < g.window_mid), 0) AS clicks_early,
-        coalesce(sum(i.conversions) FILTER (WHERE i.ts < g.window_mid), 0) AS conversions_early,
-        coalesce(sum(i.purchase_value) FILTER (WHERE i.ts < g.window_mid), 0)
+        coalesce(sum(i.spend) FILTER (WHERE i.piece_start < g.window_mid), 0) AS spend_early,
+        coalesce(sum(i.impressions) FILTER (WHERE i.piece_start < g.window_mid), 0) AS impressions_early,
+        coalesce(sum(i.reach) FILTER (WHERE i.piece_start < g.window_mid), 0) AS reach_early,
+        coalesce(sum(i.clicks) FILTER (WHERE i.piece_start < g.window_mid), 0) AS clicks_early,
+        coalesce(sum(i.conversions) FILTER (WHERE i.piece_start < g.window_mid), 0) AS conversions_early,
+        coalesce(sum(i.purchase_value) FILTER (WHERE i.piece_start < g.window_mid), 0)
             AS purchase_value_early,
-        count(*) FILTER (WHERE i.spent) AS hours_with_spend
+        sum(bit_count(i.spent_hours)) AS hours_with_spend
     FROM grid AS g
     JOIN recent AS i
-        ON i.ts >= g.window_start
-        AND i.ts < g.as_of
+        ON i.piece_start >= g.window_start
+        AND i.piece_start < g.as_of
     GROUP BY i.adset_id, g.as_of, g.window_hours
 )
 SELECT

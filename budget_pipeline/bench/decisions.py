@@ -42,6 +42,7 @@ def decision_steps(con, config) -> dict[str, float]:
     from budget_pipeline import db
     from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
     from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, score_inputs
+    from budget_pipeline.defs.evaluation_point import evaluation_point
     from budget_pipeline.engine.cycle import cycle_as_of
     from budget_pipeline.engine.guards import plan_violations
     from budget_pipeline.engine.policy import plan_with_policies
@@ -58,7 +59,8 @@ def decision_steps(con, config) -> dict[str, float]:
         seconds[step] = now - started
         started = now
 
-    as_of = cycle_as_of(con)
+    # the newest evaluation point, as composite_scores and rebalance_plan decide at it
+    as_of = evaluation_point(cycle_as_of(con), config.settings.interval_hours)
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
     windows, baselines = score_inputs(con, [as_of], config, entities)  # as composite_scores
     scores = score_entities(windows, baselines, entities, config)

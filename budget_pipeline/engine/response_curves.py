@@ -40,13 +40,14 @@ that of ``e_h``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
 import polars as pl
 
 from budget_pipeline import db
+from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
 
 VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
 DRIFT_VAR = 0.005  # floor on a level's variance: efficiency wanders from day to day
@@ -84,7 +85,10 @@ CURVES: dict[str, pl.DataType] = {
 def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> pl.DataFrame:
     """Per ad set and day, over the ``days`` whole days before ``as_of``: spend, conversions
     and purchase value (attribution-matured estimates)."""
-    return db.read(con, "select_daily_performance", {"as_of": as_of, "days": days})
+    start = as_of - timedelta(days=days)
+    check_rollup(con, start, as_of)
+    params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
+    return db.read(con, "select_daily_performance", params)
 
 
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:

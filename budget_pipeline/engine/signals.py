@@ -39,6 +39,7 @@ import polars as pl
 
 from budget_pipeline.config.pools import Settings
 from budget_pipeline.engine.credibility import evidence_z
+from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
 from budget_pipeline.sql import load_sql
 
 SUM_COLUMNS = ("spend", "impressions", "reach", "clicks", "conversions", "purchase_value")
@@ -175,7 +176,20 @@ def window_metrics(
     """
     windows = [int(w) for w in windows]
     lo, hi = _time_bounds(list(eval_points), max(windows, default=0))
-    params = {"eval_points": list(eval_points), "windows": windows, "lo": lo, "hi": hi}
+    bounds = [
+        bound
+        for point in eval_points
+        for w in windows
+        for bound in (point, point - timedelta(hours=w), point - timedelta(minutes=30 * w))
+    ]
+    check_rollup(con, lo, hi)
+    params = {
+        "eval_points": list(eval_points),
+        "windows": windows,
+        "lo": lo,
+        "hi": hi,
+        "edge_dates": edge_dates([lo, hi, *bounds]),
+    }
     return _query(con, "select_window_metrics", params, WINDOW_METRICS)
 
 
@@ -279,6 +293,7 @@ def entity_baselines(
             "lookback_hours_each": each,
         }
         points, longest = [*as_ofs], max(each, default=0)
+        pairs = set(zip(as_ofs, each, strict=True))
     else:
         params |= {
             "lookback_hours": int(lookback_hours),
@@ -287,8 +302,18 @@ def entity_baselines(
             "lookback_hours_each": [],
         }
         points, longest = list(eval_points), int(lookback_hours)
+        pairs = {(p, int(lookback_hours)) for p in points}
     lo, hi = _time_bounds([p for p in points if p is not None], longest + 24 * int(baseline_days))
-    return _query(con, "select_entity_baselines", params | {"lo": lo, "hi": hi}, BASELINES)
+    bounds = [
+        bound
+        for as_of, hours in pairs
+        if as_of is not None
+        for end in [as_of - timedelta(hours=int(hours))]
+        for bound in (as_of, end, end - timedelta(days=int(baseline_days)))
+    ]
+    check_rollup(con, lo, hi)
+    params |= {"lo": lo, "hi": hi, "edge_dates": edge_dates([lo, hi, *bounds])}
+    return _query(con, "select_entity_baselines", params, BASELINES)
 
 
 # --- CBO campaigns: sums of their ad sets --------------------------------------------------

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from dagster_helpers import ALL_KEYS
 
+from budget_pipeline import insights_rollup
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.simulated import load_scenario
@@ -37,6 +38,7 @@ def _corrupt_from(db_path, day) -> int:
             [day],
         ).fetchone()
         con.execute("DELETE FROM insights WHERE ts >= ? AND adset_id = '120210000005001'", [day])
+        insights_rollup.refresh(con)  # as the insights merge rolls up what it writes
         return changed
     finally:
         con.close()

@@ -3,6 +3,9 @@ without a primary key, and still never two rows for one ad set and hour (issue 1
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import dagster as dg
 import duckdb
 import pytest
@@ -66,8 +69,18 @@ def test_a_warehouse_with_the_old_primary_key_is_rebuilt_without_it_keeping_its_
             "AND constraint_type = 'PRIMARY KEY'"
         ).fetchall()[0][0]
         rows = con.execute("SELECT adset_id, hour, purchase_value_est FROM insights").fetchall()
+        # made before the per-day rollup: built from its hours (the macro reads the new table)
+        rolled = con.execute(
+            "SELECT date, adset_id, hours, spent_hours, purchase_value FROM insights_daily"
+        ).fetchall()
+        pieces = con.execute(
+            "SELECT adset_id, CAST(spend AS DOUBLE) FROM insight_pieces("
+            "TIMESTAMP '2026-10-01', TIMESTAMP '2026-10-02', []::DATE[])"
+        ).fetchall()
     assert constraints == 0
     assert rows == [("2", 3, 48.0)]
+    assert rolled == [(date(2026, 10, 1), "2", 1, 1 << 3, Decimal("48.0000000000"))]
+    assert pieces == [("2", 1.5)]
 
 
 @pytest.mark.slow

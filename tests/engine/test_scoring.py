@@ -8,11 +8,12 @@ import duckdb
 import polars as pl
 import pytest
 
+from budget_pipeline import insights_rollup
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.contracts import AD_ENTITIES, SCORES
 from budget_pipeline.engine.scoring import score_entities
 from budget_pipeline.engine.signals import entity_baselines, window_metrics
-from budget_pipeline.sql import load_sql
+from budget_pipeline.warehouse_schema import ensure_schema
 
 START = datetime(2024, 4, 1)
 AS_OF = START + timedelta(days=40)
@@ -69,7 +70,7 @@ def _entities(rows: list[tuple]) -> pl.DataFrame:
 
 def _warehouse(tmp_path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    con.execute(load_sql("create_insights"))
+    ensure_schema(con)
     return con
 
 
@@ -101,6 +102,7 @@ def _deliver(con, adset, campaign, *, hourly_spend, roas, cpa, days=40, every=1,
 
 
 def _score(con, entities, config, points=(AS_OF,)) -> pl.DataFrame:
+    insights_rollup.refresh(con)  # the tests write hours directly; the merge would roll up
     points = list(points)
     windows = window_metrics(con, points, [72])
     baselines = entity_baselines(con, points, settings=config.settings, entities=entities)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from budget_pipeline import insights_rollup
 from budget_pipeline.config.pools import Settings
 from budget_pipeline.engine.signals import (
     BASELINES,
@@ -23,7 +24,7 @@ from budget_pipeline.engine.signals import (
     lookback_expr,
     window_metrics,
 )
-from budget_pipeline.sql import load_sql
+from budget_pipeline.warehouse_schema import ensure_schema
 
 AS_OF = datetime(2024, 3, 10, 6)
 
@@ -32,7 +33,7 @@ def _warehouse(tmp_path, rows: list[tuple]) -> duckdb.DuckDBPyConnection:
     """A DuckDB file with ``insights``; rows are (adset, campaign, ts, spend, impressions,
     reach, clicks, conversions, purchase_value)."""
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    con.execute(load_sql("create_insights"))
+    ensure_schema(con)
     if not rows:
         return con
     con.executemany(
@@ -54,6 +55,7 @@ def _warehouse(tmp_path, rows: list[tuple]) -> duckdb.DuckDBPyConnection:
             for a, c, ts, s, i, r, k, cv, v in rows
         ],
     )
+    insights_rollup.refresh(con)  # as the insights merge does
     return con
 
 
@@ -200,6 +202,7 @@ def test_lookback_scales_with_spend_volume_and_cbo_campaigns_share_it(tmp_path):
                1, 1, ts FROM range($start, $start + INTERVAL 7 DAY, INTERVAL 1 HOUR) t(ts)""",
             {"a": adset, "c": campaign, "spend": spend, "start": start},
         )
+    insights_rollup.refresh(con)
     as_of = start + timedelta(days=7)
     entities = pl.DataFrame(
         {"entity_id": ["cbo"], "entity_type": ["campaign"], "budget_type": ["daily"]}

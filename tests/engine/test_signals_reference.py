@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from budget_pipeline import insights_rollup
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.signals import (
     BASELINES,
@@ -24,7 +25,7 @@ from budget_pipeline.engine.signals import (
     entity_baselines,
     window_metrics,
 )
-from budget_pipeline.sql import load_sql
+from budget_pipeline.warehouse_schema import ensure_schema
 
 START = datetime(2024, 3, 1)
 DAYS = 14
@@ -81,10 +82,11 @@ def _rows() -> pl.DataFrame:
 
 def _warehouse(path, rows: pl.DataFrame) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
-    con.execute(load_sql("create_insights"))
+    ensure_schema(con)
     con.register("frame", rows.to_arrow())
     con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
     con.unregister("frame")
+    insights_rollup.refresh(con)  # as the insights merge does
     return con
 
 

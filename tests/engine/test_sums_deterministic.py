@@ -15,9 +15,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from budget_pipeline import insights_rollup
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.signals import entity_baselines, window_metrics
-from budget_pipeline.sql import load_sql
+from budget_pipeline.warehouse_schema import ensure_schema
 
 START = datetime(2024, 3, 1)
 DAYS, ADSETS = 20, 60
@@ -54,10 +55,11 @@ def _rows(seed: int = 11) -> pl.DataFrame:
 
 def _warehouse(path, frame: pl.DataFrame) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
-    con.execute(load_sql("create_insights"))
+    ensure_schema(con)
     con.register("frame", frame.to_arrow())
     con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
     con.unregister("frame")
+    insights_rollup.refresh(con)  # as the insights merge does
     return con
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from budget_pipeline import db
+from budget_pipeline import db, insights_rollup
 from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.defs.constants import DUCKDB_POOL, WAREHOUSE
 from budget_pipeline.defs.display import entity_labels
@@ -36,9 +36,10 @@ class DuplicateInsightsError(RuntimeError):
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[raw_insights],
     description=(
-        "Hourly ad-set Insights (DuckDB table `insights`). Each run deletes its window, "
-        "re-pulled days included, and inserts the latest pull in one transaction: re-running "
-        "a partition replaces its rows, never duplicates them."
+        "Hourly ad-set Insights (DuckDB table `insights`, rolled up per day in "
+        "`insights_daily`). Each run deletes its window, re-pulled days included, and inserts "
+        "the latest pull in one transaction: re-running a partition replaces its rows, never "
+        "duplicates them."
     ),
 )
 def insights(
@@ -64,6 +65,8 @@ def insights(
                         f"insights {first} .. {last}: {duplicates} hourly row(s) repeat an "
                         "(adset_id, date, hour) already in the window; nothing was written"
                     )
+                # the days the decisions read, rolled up with the hours they come from
+                insights_rollup.refresh(con, first, last)
         # the window's totals from its days (a DISTINCT over the whole window held every ad
         # set and day in memory: +0.7 GB at 10k ad sets)
         per_day = db.read(con, "select_insights_daily_summary", params)

@@ -1,0 +1,19 @@
+-- The hourly `insights` rolled up per ad set and local date, kept in step by the insights
+-- merge (same transaction, same dates). The decision queries read whole days here and only
+-- the hours of partly covered days from `insights` (see create_macro_insight_pieces), so a decision
+-- scans ~1/24 of the rows. Sums are exact: DECIMAL(38,10) of each hour's value cast exactly
+-- as the hourly queries cast it, and integers as HUGEINT, so any split of a range into days
+-- and hours sums to the same number, to the bit, as the hours alone.
+CREATE TABLE IF NOT EXISTS insights_daily (
+    date            DATE            NOT NULL,
+    adset_id        VARCHAR         NOT NULL,
+    campaign_id     VARCHAR         NOT NULL,  -- max over the day's hours
+    hours           INTEGER         NOT NULL,  -- hourly rows that day
+    spent_hours     INTEGER         NOT NULL,  -- bit h set when hour h had spend > 0
+    spend           DECIMAL(38, 10) NOT NULL,
+    impressions     HUGEINT         NOT NULL,
+    reach           HUGEINT         NOT NULL,
+    clicks          HUGEINT         NOT NULL,
+    conversions     DECIMAL(38, 10) NOT NULL,  -- coalesce(conversions_est, conversions)
+    purchase_value  DECIMAL(38, 10) NOT NULL   -- coalesce(purchase_value_est, purchase_value)
+);

@@ -1,0 +1,1 @@
+DELETE FROM insights_daily WHERE date BETWEEN $start AND $end;

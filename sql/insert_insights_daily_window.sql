@@ -1,0 +1,22 @@
+-- Roll the hourly rows of local dates $start..$end up into insights_daily (after deleting
+-- those dates there): one row per ad set and date, in date order.
+INSERT INTO insights_daily
+SELECT
+    date,
+    adset_id,
+    max(campaign_id) AS campaign_id,
+    count(*) AS hours,
+    coalesce(
+        bit_or(CASE WHEN spend > 0 THEN CAST(1 AS INTEGER) << CAST(hour AS INTEGER) END), 0
+    ) AS spent_hours,
+    sum(CAST(spend AS DECIMAL(38, 10))) AS spend,
+    sum(CAST(impressions AS HUGEINT)) AS impressions,
+    sum(CAST(reach AS HUGEINT)) AS reach,
+    sum(CAST(clicks AS HUGEINT)) AS clicks,
+    sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS conversions,
+    sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)))
+        AS purchase_value
+FROM insights
+WHERE date BETWEEN $start AND $end
+GROUP BY date, adset_id
+ORDER BY date, adset_id;

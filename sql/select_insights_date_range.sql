@@ -1,0 +1,1 @@
+SELECT min(date), max(date) FROM insights;

@@ -1,0 +1,222 @@
+"""The decision queries read whole days from the ``insights_daily`` rollup and only the hours
+of the dates their bounds cut. Their results must equal, to the bit, the same queries over
+hours alone (every date passed as an edge date: no day pieces), whatever the evaluation
+point's hour, the window lengths (odd ones put the middle on a half hour) and lookbacks, gaps
+and hours without spend. A write that bypasses the merge is refused, not read as missing days.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from budget_pipeline import insights_rollup
+from budget_pipeline.engine import insight_pieces, response_curves, signals
+from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates
+from budget_pipeline.engine.response_curves import daily_performance
+from budget_pipeline.engine.signals import entity_baselines, window_metrics
+from budget_pipeline.warehouse_schema import ensure_schema
+
+START = datetime(2024, 3, 1)
+DAYS = 20
+
+
+def _hours(seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = pl.datetime_range(START, START + timedelta(days=DAYS, hours=-1), "1h", eager=True)
+    frames = []
+    for i in range(5):
+        # steady to sparse: a4 has about one hour every two days, so a baseline day is often
+        # active by one hour alone (the hour of day that splits a day piece between two days)
+        keep = rng.random(ts.len()) > [0.0, 0.3, 0.9, 0.5, 0.98][i]
+        n = int(keep.sum())
+        conversions = rng.uniform(0.0, 2.0, n)
+        estimated = rng.random(n) > 0.4
+        frames.append(
+            pl.DataFrame(
+                {
+                    "ts": ts.filter(pl.Series(keep)),
+                    "campaign_id": f"c{i % 2}",
+                    "adset_id": f"a{i}",
+                    # a third of the hours without spend; odd cents and long fractions
+                    "spend": rng.uniform(0.0, 30.0, n) * (rng.random(n) > 0.33),
+                    "impressions": rng.integers(0, 900, n),
+                    "reach": rng.integers(0, 500, n),
+                    "clicks": rng.integers(0, 30, n),
+                    "conversions": conversions,
+                    "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
+                    "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
+                    "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
+                }
+            )
+        )
+    return pl.concat(frames).with_columns(
+        date=pl.col("ts").dt.date(),
+        hour=pl.col("ts").dt.hour().cast(pl.Int8),
+        pulled_at=pl.col("ts"),
+        conversions_est=pl.col("conversions_est").fill_nan(None),
+        purchase_value_est=pl.col("purchase_value_est").fill_nan(None),
+    )
+
+
+HOURS = _hours(3)
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    path = tmp_path_factory.mktemp("pieces") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    ensure_schema(con)
+    con.register("frame", HOURS.to_arrow())
+    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
+    con.unregister("frame")
+    insights_rollup.refresh(con)
+    return con
+
+
+def _active_days(pairs: pl.DataFrame, baseline_days: int) -> pl.DataFrame:
+    """From the hours themselves: the pairs with any hour in [baseline start, as_of), and the
+    24-hour slots (counted back from the baseline's end) with spend."""
+    bounds = pairs.with_columns(
+        end=pl.col("as_of") - pl.duration(hours=pl.col("lookback_hours"))
+    ).with_columns(start=pl.col("end") - pl.duration(days=baseline_days))
+    hit = bounds.join(HOURS, on="adset_id").filter(
+        pl.col("ts") >= pl.col("start"), pl.col("ts") < pl.col("as_of")
+    )
+    offset = ((pl.col("end") - pl.col("ts")).dt.total_microseconds() - 1) // 86_400_000_000
+    spent = (pl.col("ts") < pl.col("end")) & (pl.col("spend") > 0)
+    return (
+        hit.group_by("adset_id", "as_of")
+        .agg(offset.filter(spent).unique().sort().alias("offsets"))
+        .sort("as_of", "adset_id")
+    )
+
+
+def _hours_with_spend(points, windows) -> pl.DataFrame:
+    grid = pl.DataFrame({"as_of": points}).join(
+        pl.DataFrame({"window_hours": windows}), how="cross"
+    )
+    hit = grid.join(HOURS, how="cross").filter(
+        pl.col("ts") >= pl.col("as_of") - pl.duration(hours=pl.col("window_hours")),
+        pl.col("ts") < pl.col("as_of"),
+    )
+    return (
+        hit.group_by("adset_id", "as_of", "window_hours")
+        .agg(hours_with_spend=(pl.col("spend") > 0).sum().cast(pl.Int64))
+        .sort("as_of", "window_hours", "adset_id")
+    )
+
+
+def _every_date_an_edge(bounds):
+    """Every date from the first bound to the last: no day pieces, hours only."""
+    days = [b for b in bounds if b is not None]
+    first, last = min(days).date(), max(days).date()
+    return [first + timedelta(days=d) for d in range((last - first).days + 1)]
+
+
+def _hours_only(monkeypatch):
+    for module in (signals, response_curves):
+        monkeypatch.setattr(module, "edge_dates", _every_date_an_edge)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    day=st.integers(12, DAYS),
+    hour=st.integers(0, 23),
+    windows=st.lists(st.integers(1, 200), min_size=1, max_size=4, unique=True),
+    lookbacks=st.lists(st.integers(1, 130), min_size=5, max_size=5),
+    baseline_days=st.integers(1, 9),
+    curve_days=st.integers(1, 11),
+)
+def test_day_pieces_give_the_hourly_sums_to_the_bit(
+    con, monkeypatch, day, hour, windows, lookbacks, baseline_days, curve_days
+):
+    as_of = START + timedelta(days=day, hours=hour)
+    points = [as_of, as_of - timedelta(hours=7 * hour + 5)]  # two points, any hours
+    pairs = pl.DataFrame(
+        {
+            "adset_id": ["a0", "a1", "a2", "a3", "a4"],
+            "as_of": [points[0], points[1], points[0], points[1], points[0]],
+            "lookback_hours": lookbacks,
+        },
+        schema_overrides={"lookback_hours": pl.Int64},
+    )
+
+    def decide():
+        return (
+            window_metrics(con, points, windows),
+            entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=pairs),
+            entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=lookbacks[0]),
+            daily_performance(con, as_of, curve_days),
+        )
+
+    pieces = decide()
+    with monkeypatch.context() as patched:
+        _hours_only(patched)
+        hourly = decide()
+    for got, want in zip(pieces, hourly, strict=True):
+        assert want.height > 0
+        assert_frame_equal(got, want, check_exact=True)
+    # the day masks and spent-hour counts, which both paths compute alike, against the hours
+    windows_got, listed = pieces[0], pieces[1]
+    assert_frame_equal(
+        windows_got.select("adset_id", "as_of", "window_hours", "hours_with_spend").sort(
+            "as_of", "window_hours", "adset_id"
+        ),
+        _hours_with_spend(points, windows).select(
+            "adset_id", "as_of", "window_hours", "hours_with_spend"
+        ),
+        check_dtypes=False,
+    )
+    assert_frame_equal(
+        listed.select("adset_id", "as_of", offsets="baseline_active_day_offsets").sort(
+            "as_of", "adset_id"
+        ),
+        _active_days(pairs, baseline_days),
+        check_dtypes=False,
+    )
+
+
+def test_edge_dates_are_the_cut_dates_only():
+    bounds = [datetime(2024, 3, 5), datetime(2024, 3, 5, 6), datetime(2024, 3, 2, 23, 30), None]
+    assert edge_dates(bounds) == [datetime(2024, 3, 2).date(), datetime(2024, 3, 5).date()]
+
+
+def test_hours_written_around_the_merge_are_refused_naming_the_day(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    con.register("frame", _hours(4).to_arrow())
+    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
+    insights_rollup.refresh(con)
+    as_of = START + timedelta(days=15)
+    before = window_metrics(con, [as_of], [72])
+    # one more hour written straight into insights (not by the merge)
+    con.execute(
+        "INSERT INTO insights BY NAME SELECT * FROM frame WHERE adset_id = 'a2' ORDER BY ts LIMIT 1"
+    )
+    con.execute(
+        "UPDATE insights SET adset_id = 'late' WHERE rowid = (SELECT max(rowid) FROM insights)"
+    )
+    day = con.execute("SELECT date FROM insights WHERE adset_id = 'late'").fetchone()[0]
+    lo, hi = datetime.combine(day, datetime.min.time()), as_of
+    with pytest.raises(StaleRollupError, match=f"{day} \\(\\d+ hourly rows, \\d+ rolled up\\)"):
+        insight_pieces.check_rollup(con, lo, hi + timedelta(days=1))
+    with pytest.raises(StaleRollupError, match=r"insights_rollup\.refresh"):
+        daily_performance(con, as_of, 20)
+    insights_rollup.refresh(con, day, day)  # rolled up: read again, with the new hour
+    after = window_metrics(con, [as_of], [24 * 20])
+    assert "late" in after["adset_id"].to_list()
+    assert_frame_equal(
+        window_metrics(con, [as_of], [72]).filter(pl.col("adset_id") != "late"),
+        before.filter(pl.col("adset_id") != "late"),
+        check_exact=True,
+    )
