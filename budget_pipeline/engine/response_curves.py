@@ -94,16 +94,20 @@ def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:
     """Ad-set days summed per budget holder (an ad set with its own budget, or its CBO
     campaign). ``holders``: holder_id, entity_type ('adset' | 'campaign')."""
-    campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
-    mapped = daily.with_columns(
-        holder_id=pl.when(pl.col("campaign_id").is_in(campaigns.implode()))
-        .then(pl.col("campaign_id"))
-        .otherwise(pl.col("adset_id"))
-    )
+    campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"].implode()
+    in_cbo = pl.col("campaign_id").is_in(campaigns)
+    sums = pl.col("spend", "conversions", "purchase_value")
+    # an ad set holding its own budget has one row per day already: only CBO days are summed
+    # (grouping every row cost as much as the rest of this function at 10k ad sets)
+    own = daily.filter(~in_cbo & pl.col("adset_id").is_in(holders["holder_id"].implode()))
+    cbo = daily.filter(in_cbo).group_by("campaign_id", "date").agg(sums.sum())
     return (
-        mapped.filter(pl.col("holder_id").is_in(holders["holder_id"].implode()))
-        .group_by("holder_id", "date")
-        .agg(pl.col("spend", "conversions", "purchase_value").sum())
+        pl.concat(
+            [
+                own.select(pl.col("adset_id").alias("holder_id"), "date", sums),
+                cbo.select(pl.col("campaign_id").alias("holder_id"), "date", sums),
+            ]
+        )
         .select(list(DAILY))
         .cast(DAILY)  # type: ignore[arg-type]
         .sort("holder_id", "date")
@@ -252,16 +256,21 @@ def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
     prior_precision = 1.0 / ELASTICITY_PRIOR_SD**2
     lo, hi = ELASTICITY_RANGE
     per_holder = pl.col("holder_id")
+
+    def previous(column: str) -> pl.Expr:  # the holder's day before (rows sorted by holder, date)
+        return pl.when(pl.col("same_holder")).then(pl.col(column).shift(1))
+
     usual = pl.col("spend") >= USUAL_SPEND * pl.col("spend").rolling_median(7, min_samples=1).over(
         per_holder
     )
-    both = pl.col("usual") & pl.col("usual").shift(1).over(per_holder)
-    consecutive = (pl.col("date") - pl.col("date").shift(1).over(per_holder)).dt.total_days() == 1
+    both = pl.col("usual") & previous("usual")
+    consecutive = (pl.col("date") - previous("date")).dt.total_days() == 1
     return (
         rows.sort("holder_id", "date")
         .with_columns(
             usual=usual,
             per_day=pl.col("conversions").mean().over(per_holder),
+            same_holder=(per_holder == per_holder.shift(1)).fill_null(False),
         )
         .with_columns(
             x=pl.col("spend").log(),
@@ -271,8 +280,8 @@ def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
             precision=1.0 / (2.0 * (1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
         )
         .with_columns(
-            dx=pl.col("x") - pl.col("x").shift(1).over(per_holder),
-            dy=pl.col("y") - pl.col("y").shift(1).over(per_holder),
+            dx=pl.col("x") - previous("x"),
+            dy=pl.col("y") - previous("y"),
             pair=(both & consecutive).fill_null(False),
         )
         .group_by("holder_id")
