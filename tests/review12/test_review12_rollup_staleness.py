@@ -10,6 +10,9 @@ Findings (fail):
 - Values changed in place (a restatement fixed by hand, a currency correction) keep every
   count: the whole days come from the stale rollup, the cut dates from the new hours, and the
   decisions mix both without a word.
+- The same through the schema migration: an earlier build (no rollup) restating re-pulled
+  days keeps every count, so ``_build_insights_daily`` (which rebuilds only when the totals
+  differ) leaves the stale days when this build opens the file.
 
 Guards (pass): through the real Dagster ``insights`` asset, re-running a partition, a
 back-fill of older days after newer ones and a failed write (duplicate hour) all leave
@@ -158,3 +161,26 @@ def test_the_insights_asset_keeps_the_rollup_through_reruns_backfills_and_failur
     con.close()
     assert_frame_equal(after, before)  # rolled back with the hours
     _rollup_is_fresh(db_path)
+
+
+def test_hours_restated_by_an_earlier_version_are_rolled_up_when_this_one_opens_the_file(
+    tmp_path,
+):
+    # an earlier build (before the rollup) ran against this warehouse, e.g. a daemon on the
+    # old code location next to a new CLI, or a downgrade and upgrade: its merge restated the
+    # re-pulled days (late conversions: the same hours, new values) without a rollup
+    from budget_pipeline.defs.resources import Warehouse
+
+    path = tmp_path / "w.duckdb"
+    warehouse(path, random_hours(23, 20)).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE warehouse_info SET value = 'an-earlier-build' WHERE key = 'schema_version'")
+    con.execute(
+        "UPDATE insights SET conversions_est = coalesce(conversions_est, conversions) * 1.25, "
+        "purchase_value_est = coalesce(purchase_value_est, purchase_value) * 1.25 "
+        "WHERE date >= $d",
+        {"d": (START + timedelta(days=12)).date()},
+    )
+    con.close()
+    with Warehouse(database=str(path)).connect() as con:  # this build: the schema migration
+        _stale_or_exact(con)
