@@ -1,0 +1,129 @@
+-- Each ad set's OWN baseline per evaluation point: the $baseline_days days that end where its
+-- lookback window starts, i.e. ts in [as_of - lookback - baseline_days, as_of - lookback).
+-- The current window is excluded, so a change shows against what came before it.
+--
+-- The lookback comes either per (ad set, as_of) from the zipped lists $lookback_adset_ids /
+-- $lookback_as_ofs / $lookback_hours_each (then exactly those pairs are returned), or, when
+-- $lookback_hours is not NULL, as one length for every ad set with Insights before each point
+-- in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
+-- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
+-- just before the lookback window); a day is active when the ad set spent in it.
+-- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)): only
+-- those hours are scanned. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the
+-- same in any order: DuckDB's parallel float sum is not) and cast back.
+WITH recent AS NOT MATERIALIZED (
+    SELECT
+        adset_id,
+        campaign_id,
+        ts,
+        impressions,
+        reach,
+        clicks,
+        CAST(spend AS DECIMAL(38, 10)) AS spend,
+        CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)) AS conversions,
+        CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)) AS purchase_value
+    FROM insights
+    WHERE ts >= $lo AND ts < $hi
+),
+points AS (
+    SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
+),
+listed AS (
+    SELECT
+        unnest($lookback_adset_ids::VARCHAR[]) AS adset_id,
+        unnest($lookback_as_ofs::TIMESTAMP[]) AS as_of,
+        unnest($lookback_hours_each::INTEGER[]) AS lookback_hours
+),
+grid AS (
+    SELECT adset_id, as_of, lookback_hours FROM listed
+    UNION ALL
+    SELECT a.adset_id, p.as_of, $lookback_hours::INTEGER AS lookback_hours
+    FROM (SELECT DISTINCT adset_id FROM recent) AS a
+    CROSS JOIN points AS p
+    WHERE $lookback_hours::INTEGER IS NOT NULL
+),
+bounds AS (
+    SELECT
+        adset_id,
+        as_of,
+        lookback_hours,
+        as_of - to_hours(lookback_hours) - to_days($baseline_days::INTEGER) AS baseline_start,
+        as_of - to_hours(lookback_hours) AS baseline_end
+    FROM grid
+),
+hourly AS (
+    SELECT
+        b.adset_id,
+        i.campaign_id,
+        b.as_of,
+        b.lookback_hours,
+        b.baseline_start,
+        b.baseline_end,
+        i.ts < b.baseline_end AS in_baseline,
+        i.spend,
+        i.impressions,
+        i.reach,
+        i.clicks,
+        i.conversions,
+        i.purchase_value,
+        (epoch_us(b.baseline_end) - epoch_us(i.ts) - 1) // 86400000000 AS day_offset
+    FROM bounds AS b
+    JOIN recent AS i
+        ON i.adset_id = b.adset_id
+        AND i.ts >= b.baseline_start
+        AND i.ts < b.as_of
+),
+sums AS (
+    SELECT
+        adset_id,
+        max(campaign_id) AS campaign_id,
+        as_of,
+        lookback_hours,
+        baseline_start,
+        baseline_end,
+        -- the active days as bits of one 128-bit mask (baseline_days <= 90): a cheap OR per
+        -- row instead of two DISTINCT aggregates (the costliest part of this query)
+        coalesce(
+            bit_or(
+                CASE WHEN in_baseline AND spend > 0
+                    THEN CAST(1 AS HUGEINT) << CAST(day_offset AS INTEGER) END
+            ),
+            CAST(0 AS HUGEINT)
+        ) AS active_mask,
+        CAST(coalesce(sum(spend) FILTER (WHERE in_baseline), 0) AS DOUBLE) AS baseline_spend,
+        CAST(coalesce(sum(impressions) FILTER (WHERE in_baseline), 0) AS BIGINT)
+            AS baseline_impressions,
+        CAST(coalesce(sum(reach) FILTER (WHERE in_baseline), 0) AS BIGINT) AS baseline_reach,
+        CAST(coalesce(sum(clicks) FILTER (WHERE in_baseline), 0) AS BIGINT) AS baseline_clicks,
+        CAST(coalesce(sum(conversions) FILTER (WHERE in_baseline), 0) AS DOUBLE)
+            AS baseline_conversions,
+        CAST(coalesce(sum(purchase_value) FILTER (WHERE in_baseline), 0) AS DOUBLE)
+            AS baseline_purchase_value
+    FROM hourly
+    GROUP BY adset_id, as_of, lookback_hours, baseline_start, baseline_end
+)
+SELECT
+    * EXCLUDE (active_mask, active_offsets),
+    CAST(len(active_offsets) AS BIGINT) AS baseline_days_active,
+    active_offsets AS baseline_active_day_offsets,
+    CASE WHEN baseline_spend > 0 THEN baseline_purchase_value / baseline_spend END
+        AS baseline_roas,
+    CASE
+        WHEN baseline_spend > 0 AND baseline_conversions > 0
+            THEN baseline_spend / baseline_conversions
+        WHEN baseline_spend > 0 THEN CAST('inf' AS DOUBLE)
+    END AS baseline_cpa,
+    CASE WHEN baseline_impressions > 0 THEN 100.0 * baseline_clicks / baseline_impressions END
+        AS baseline_ctr,
+    CASE WHEN baseline_reach > 0 THEN baseline_impressions / baseline_reach END
+        AS baseline_frequency
+FROM (
+    SELECT
+        *,
+        list_filter(
+            range(CAST($baseline_days AS BIGINT)),
+            lambda d: ((active_mask >> CAST(d AS INTEGER)) & 1) = 1
+        ) AS active_offsets
+    FROM sums
+)
+ORDER BY as_of, adset_id;

@@ -1,0 +1,92 @@
+-- Per ad set, evaluation point ($eval_points TIMESTAMP[]) and window length ($windows
+-- INTEGER[] hours): Insights summed over ts in [as_of - window, as_of), the same split into
+-- the earlier and the later half of the window (velocity trend), and the hours with spend.
+-- Conversions and value are the attribution-matured estimates (see merge_insights_partition).
+-- An ad set appears for a window only if it has at least one hourly row in it.
+-- $lo/$hi bound every window ([earliest start, latest as_of)): only those hours are scanned
+-- (the rows are stored in time order, so DuckDB skips the rest by their row groups' min/max).
+-- The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order: DuckDB's
+-- parallel float sum is not) and cast back; the later half is the whole minus the earlier,
+-- exactly, in DECIMAL.
+WITH recent AS (
+    SELECT
+        adset_id,
+        campaign_id,
+        ts,
+        impressions,
+        reach,
+        clicks,
+        spend > 0 AS spent,
+        CAST(spend AS DECIMAL(38, 10)) AS spend,
+        CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)) AS conversions,
+        CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)) AS purchase_value
+    FROM insights
+    WHERE ts >= $lo AND ts < $hi
+),
+points AS (
+    SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
+),
+lengths AS (
+    SELECT DISTINCT unnest($windows::INTEGER[]) AS window_hours
+),
+grid AS (
+    SELECT
+        p.as_of,
+        w.window_hours,
+        p.as_of - to_hours(w.window_hours) AS window_start,
+        p.as_of - to_minutes(w.window_hours * 30) AS window_mid
+    FROM points AS p
+    CROSS JOIN lengths AS w
+),
+sums AS (
+    SELECT
+        i.adset_id,
+        max(i.campaign_id) AS campaign_id,
+        g.as_of,
+        g.window_hours,
+        sum(i.spend) AS spend,
+        sum(i.impressions) AS impressions,
+        sum(i.reach) AS reach,
+        sum(i.clicks) AS clicks,
+        sum(i.conversions) AS conversions,
+        sum(i.purchase_value) AS purchase_value,
+        coalesce(sum(i.spend) FILTER (WHERE i.ts < g.window_mid), 0) AS spend_early,
+        coalesce(sum(i.impressions) FILTER (WHERE i.ts < g.window_mid), 0) AS impressions_early,
+        coalesce(sum(i.reach) FILTER (WHERE i.ts < g.window_mid), 0) AS reach_early,
+        coalesce(sum(i.clicks) FILTER (WHERE i.ts < g.window_mid), 0) AS clicks_early,
+        coalesce(sum(i.conversions) FILTER (WHERE i.ts < g.window_mid), 0) AS conversions_early,
+        coalesce(sum(i.purchase_value) FILTER (WHERE i.ts < g.window_mid), 0)
+            AS purchase_value_early,
+        count(*) FILTER (WHERE i.spent) AS hours_with_spend
+    FROM grid AS g
+    JOIN recent AS i
+        ON i.ts >= g.window_start
+        AND i.ts < g.as_of
+    GROUP BY i.adset_id, g.as_of, g.window_hours
+)
+SELECT
+    adset_id,
+    campaign_id,
+    as_of,
+    window_hours,
+    CAST(spend AS DOUBLE) AS spend,
+    CAST(impressions AS BIGINT) AS impressions,
+    CAST(reach AS BIGINT) AS reach,
+    CAST(clicks AS BIGINT) AS clicks,
+    CAST(conversions AS DOUBLE) AS conversions,
+    CAST(purchase_value AS DOUBLE) AS purchase_value,
+    CAST(spend_early AS DOUBLE) AS spend_early,
+    CAST(impressions_early AS BIGINT) AS impressions_early,
+    CAST(reach_early AS BIGINT) AS reach_early,
+    CAST(clicks_early AS BIGINT) AS clicks_early,
+    CAST(conversions_early AS DOUBLE) AS conversions_early,
+    CAST(purchase_value_early AS DOUBLE) AS purchase_value_early,
+    CAST(spend - spend_early AS DOUBLE) AS spend_late,
+    CAST(impressions - impressions_early AS BIGINT) AS impressions_late,
+    CAST(reach - reach_early AS BIGINT) AS reach_late,
+    CAST(clicks - clicks_early AS BIGINT) AS clicks_late,
+    CAST(conversions - conversions_early AS DOUBLE) AS conversions_late,
+    CAST(purchase_value - purchase_value_early AS DOUBLE) AS purchase_value_late,
+    CAST(hours_with_spend AS BIGINT) AS hours_with_spend
+FROM sums
+ORDER BY as_of, window_hours, adset_id;

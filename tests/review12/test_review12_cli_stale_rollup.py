@@ -1,0 +1,55 @@
+"""Review 12: a stale rollup at the CLI says why, and how to fix it from the CLI.
+
+When ``insights`` holds hours the rollup does not (a row written around the merge),
+``entity_baselines`` raises ``StaleRollupError`` naming the dates and counts. Through
+``budget-pipeline run`` the user sees only ``FAIL entity_baselines: Execution of step
+"entity_baselines" failed.`` and "details in <log>" (exit 1): the progress line prints
+Dagster's generic STEP_FAILURE message, not the error's, and the error's remedy
+(``budget_pipeline.insights_rollup.refresh(con)``, a Python call to be made inside a
+transaction) is not something a CLI user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
+    env.pop("DAGSTER_HOME", None)
+    env["BUDGET_PIPELINE_DB"] = str(tmp_path / "warehouse.duckdb")
+    return subprocess.run(
+        [CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_a_stale_rollup_names_the_date_on_the_console(tmp_path):
+    first = _run(tmp_path, "run", "--days", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    # one hour written around the merge, late on the day after the newest: the next
+    # evaluation point (midnight after it) reads that date
+    day = con.execute(
+        "INSERT INTO insights BY NAME SELECT * REPLACE (ts + INTERVAL 24 HOUR AS ts, "
+        "date + 1 AS date) FROM insights WHERE ts = (SELECT max(ts) FROM insights) LIMIT 1 "
+        "RETURNING date"
+    ).fetchone()[0]
+    con.close()
+    second = _run(tmp_path, "run", "--days", "2")
+    console = second.stdout + second.stderr
+    assert second.returncode != 0
+    assert "Traceback" not in console
+    log = (tmp_path / ".dagster_home" / "logs" / "budget-pipeline.log").read_text()
+    assert f"StaleRollupError: insights_daily is out of step with insights on {day}" in log
+    # the reason, with the date, on the console (not only in the log file)
+    assert "out of step" in console and str(day) in console, console[-1500:]
