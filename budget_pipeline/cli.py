@@ -295,6 +295,34 @@ def rollback(
     raise typer.Exit(code)
 
 
+@app.command()
+def rollup(
+    account: str = _account_option("The ad account of the accounts file whose warehouse to use"),
+) -> None:
+    """Rebuild `insights_daily`, the per-day rollup the decisions read, from the hourly
+    `insights` table, in one transaction.
+
+    The insights asset keeps it in step by itself. Run this after editing `insights` by hand
+    (or loading rows into it another way): the decisions refuse hours the rollup lacks,
+    naming the dates, but cannot see a value changed in place.
+    """
+    import duckdb
+
+    from budget_pipeline.insights_rollup import rebuild
+    from budget_pipeline.preflight import preflight_or_exit
+
+    inputs = preflight_or_exit(account=account)
+    if not inputs.db_path.is_file():
+        typer.echo(f"error: no warehouse at {inputs.db_path}: nothing to roll up", err=True)
+        raise typer.Exit(code=2)
+    try:
+        days, rows = rebuild(inputs.db_path)
+    except duckdb.IOException as exc:  # another process holds the file (one writer)
+        typer.echo(f"error: cannot open {inputs.db_path} for writing: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"insights_daily rebuilt: {days:,} day(s), {rows:,} hourly rows ({inputs.db_path})")
+
+
 from budget_pipeline.cli_rules import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")

@@ -2,12 +2,14 @@
 
 The ``insights`` asset rolls up the dates it rewrites in the same transaction; a warehouse
 made before the rollup existed gets it built once by the schema migration; anything else that
-writes hourly rows (a test fixture, a repair by hand) calls :func:`refresh` after.
+writes hourly rows (a test fixture, a repair by hand) calls :func:`refresh` after, or runs
+``budget-pipeline rollup`` (:func:`rebuild`).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -28,3 +30,19 @@ def refresh(
     params = {"start": start, "end": end}
     db.run(con, "delete_insights_daily_window", params)
     db.run(con, "insert_insights_daily_window", params)
+
+
+def rebuild(db_path: Path) -> tuple[int, int]:
+    """Roll up every date of the warehouse at ``db_path`` again, in one transaction (the file
+    brought up to date first). Returns the days and hourly rows rolled up."""
+    from budget_pipeline.warehouse_schema import ensure_schema
+
+    con = duckdb.connect(str(db_path))
+    try:
+        if not ensure_schema(con):  # a new version rebuilds it already
+            with db.transaction(con):
+                refresh(con)
+        days, rows = db.one(con, "select_insights_daily_size") or (0, 0)
+        return int(days), int(rows)
+    finally:
+        con.close()

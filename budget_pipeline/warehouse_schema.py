@@ -15,7 +15,6 @@ warehouses made before the per-day rollup ``insights_daily`` get it built from t
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 from functools import cache
 
 import duckdb
@@ -33,10 +32,14 @@ def _ddl() -> tuple[str, ...]:
     return tuple(ddl.stem for pattern in _DDL_PATTERNS for ddl in sorted(sql_dir().glob(pattern)))
 
 
+# How the rollup is computed: a new way rebuilds every warehouse's rollup once.
+_ROLLUP = "insert_insights_daily_window"
+
+
 @cache
 def schema_version() -> str:
     digest = hashlib.sha256(f"migrations {MIGRATIONS}".encode())
-    for name in _ddl():
+    for name in (*_ddl(), _ROLLUP):
         digest.update(f"\n-- {name}\n{load_sql(name)}".encode())
     return digest.hexdigest()[:16]
 
@@ -59,11 +62,11 @@ def _drop_insights_primary_key(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _build_insights_daily(con: duckdb.DuckDBPyConnection) -> None:
-    everything = {"start": date.min, "end": date.max}
-    hourly, rolled = db.one(con, "select_insights_daily_totals", everything) or (0, 0)
-    if hourly != rolled:
-        with db.transaction(con):
-            insights_rollup.refresh(con)
+    # Rebuilt whole whenever the version changes (0.7 s at 10k ad sets and 60 days, once):
+    # another build may have rewritten hours without rolling them up, or rolled them up
+    # another way; equal row counts would not show restated values.
+    with db.transaction(con):
+        insights_rollup.refresh(con)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:

@@ -11,8 +11,8 @@
 -- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)). The
 -- Insights are read as pieces (create_macro_insight_pieces): whole days from insights_daily,
 -- and the hours of $edge_dates (the dates of every baseline start and end and as_of that is
--- not a midnight) from insights. A piece's spent hours before baseline_end's hour of day
--- fall in one baseline day, the rest in the day before. The DOUBLE columns are summed as
+-- not a midnight) from insights. A piece's spent hours that start before baseline_end's time
+-- of day fall in one baseline day, the rest in the day before. The DOUBLE columns are summed as
 -- DECIMAL(38,10) (exact, so the same in any order and split: DuckDB's parallel float sum is
 -- not) and cast back.
 WITH recent AS (
@@ -63,7 +63,9 @@ hourly AS (
         -- a piece's hours before baseline_end's hour of day lie in the slot date_diff days
         -- back, the others one slot later (slots are 24 h counted back from baseline_end)
         date_diff('day', i.date, CAST(b.baseline_end AS DATE)) AS day_back,
-        CAST(hour(b.baseline_end) AS INTEGER) AS end_hour
+        -- the hours of day that start before baseline_end (24 when it is past 23:00)
+        CAST(hour(b.baseline_end) AS INTEGER)
+            + CAST(b.baseline_end > date_trunc('hour', b.baseline_end) AS INTEGER) AS end_hour
     FROM bounds AS b
     JOIN recent AS i
         ON i.adset_id = b.adset_id

@@ -13,6 +13,26 @@ import dagster as dg
 _SHOWN = {"STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION", "RUN_FAILURE"}
 
 
+def _error_text(event) -> str | None:
+    """The step's own error (inside Dagster's wrappers), first line, as ``Class: message``
+    (Dagster's message only says that the step failed)."""
+    error = getattr(getattr(event, "event_specific_data", None), "error", None)
+    while (
+        error is not None
+        and str(getattr(error, "cls_name", "")).startswith("Dagster")
+        and getattr(error, "cause", None) is not None
+    ):
+        error = error.cause
+    text = (getattr(error, "message", None) or "").strip()
+    if not text:
+        return None
+    first = text.splitlines()[0]
+    name = getattr(error, "cls_name", None)
+    if name and ": " in first:
+        first = f"{name}: {first.split(': ', 1)[1]}"
+    return first
+
+
 class _ProgressHandler(logging.Handler):
     """One line per finished step, failed check or failure; the waits on the DuckDB pool."""
 
@@ -31,7 +51,7 @@ class _ProgressHandler(logging.Handler):
         if kind == "STEP_SUCCESS":
             line = f"  ok    {step} ({message.rsplit(' in ', 1)[-1].rstrip('.')})"
         elif kind == "STEP_FAILURE":
-            line = f"  FAIL  {step}: {message.splitlines()[0][:300]}"
+            line = f"  FAIL  {step}: {(_error_text(event) or message).splitlines()[0][:300]}"
         elif kind == "ASSET_CHECK_EVALUATION" and "failed" in message:
             line = f"  FAIL  {message}"
         elif kind == "RUN_FAILURE":

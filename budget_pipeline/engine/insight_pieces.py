@@ -6,7 +6,9 @@ Rolled up per day they are 24 times fewer, and because the rollup sums exactly (
 HUGEINT) a range summed over day pieces plus the hours of its cut dates equals the hourly sum
 to the bit. The queries pass :func:`edge_dates` of every bound they use; before they read,
 :func:`check_rollup` makes sure the rollup holds every hourly row of those days (a write that
-bypassed the ``insights`` merge would otherwise be read as missing days).
+bypassed the ``insights`` merge would otherwise be read as missing days). It counts rows: a
+value changed in place by hand is not seen, so whoever edits ``insights`` directly rebuilds
+the rollup after (``budget-pipeline rollup``, or :func:`budget_pipeline.insights_rollup.refresh`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ def edge_dates(bounds: Iterable[datetime | None]) -> list[date]:
 
 def check_rollup(con: duckdb.DuckDBPyConnection, lo: datetime | None, hi: datetime | None) -> None:
     """Raise :class:`StaleRollupError` unless ``insights_daily`` counts as many hourly rows as
-    ``insights`` on every local date of ``[lo, hi)``."""
+    ``insights`` on every local date of ``[lo, hi)`` (checked as two sums: the rows, and the
+    rows weighted by their date; the dates that differ are then named)."""
     if lo is None or hi is None or hi <= lo:
         return
     params = {"start": lo.date(), "end": (hi - timedelta(microseconds=1)).date()}
-    hourly, rolled = db.one(con, "select_insights_daily_totals", params) or (0, 0)
-    if hourly == rolled:  # the common case, in a few milliseconds at 10k ad sets
+    hourly, rolled, hourly_days, rolled_days = db.one(
+        con, "select_insights_daily_totals", params
+    ) or (0, 0, 0, 0)
+    if hourly == rolled and hourly_days == rolled_days:  # a few milliseconds at 10k ad sets
         return
     drift = db.read(con, "select_insights_daily_drift", params)
     if drift.height:
@@ -44,8 +49,10 @@ def check_rollup(con: duckdb.DuckDBPyConnection, lo: datetime | None, hi: dateti
             f"{r['date']} ({r['hourly_rows']} hourly rows, {r['rollup_rows']} rolled up)"
             for r in drift.iter_rows(named=True)
         )
+        more = drift["dates_off"][0] - drift.height
         raise StaleRollupError(
-            f"insights_daily is out of step with insights on {days}: rows were written to "
-            "insights without the insights merge; rebuild the rollup with "
-            "budget_pipeline.insights_rollup.refresh(con)"
+            f"insights_daily is out of step with insights on {days}"
+            + (f" and {more} more date(s)" if more > 0 else "")
+            + ": hours were written to insights without the insights merge; rebuild the "
+            "rollup with `budget-pipeline rollup` (or re-materialize insights for those days)"
         )

@@ -51,5 +51,18 @@ def test_a_stale_rollup_names_the_date_on_the_console(tmp_path):
     assert "Traceback" not in console
     log = (tmp_path / ".dagster_home" / "logs" / "budget-pipeline.log").read_text()
     assert f"StaleRollupError: insights_daily is out of step with insights on {day}" in log
-    # the reason, with the date, on the console (not only in the log file)
+    # the reason, with the date, on the console (not only in the log file), and the remedy
     assert "out of step" in console and str(day) in console, console[-1500:]
+    assert "budget-pipeline rollup" in console
+    fixed = _run(tmp_path, "rollup")
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert "insights_daily rebuilt:" in fixed.stdout
+    third = _run(tmp_path, "run", "--days", "2")
+    assert third.returncode == 0, (third.stdout + third.stderr)[-2000:]
+
+
+def test_rollup_without_a_warehouse_says_so_and_writes_nothing(tmp_path):
+    out = _run(tmp_path, "rollup")
+    assert out.returncode == 2
+    assert "no warehouse at" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()

@@ -5,7 +5,7 @@ repository's own test compares pieces with the *new* SQL over hours only (every 
 date), so a defect shared by both paths (the active-day split of ``select_entity_baselines``)
 cannot show there; here the oracle is the old SQL (``oracle/``), on the same file.
 
-Finding (fails): at an evaluation point that is not on the hour (``entity_baselines`` accepts
+Finding (failed until fixed after the review): at an evaluation point that is not on the hour (``entity_baselines`` accepts
 any datetime and the old query handled it), the baseline's active days differ. The split of a
 day's ``spent_hours`` at ``hour(baseline_end)`` assumes ``baseline_end`` is on the hour: with
 ``baseline_end`` = D 05:30, the hour 05:00 of each day lies in the slot *before* the split
