@@ -9,7 +9,8 @@ a warehouse made by an earlier version, or new DDL in this one.
 
 Migrations that SQL alone cannot express run here too: warehouses made before issue 11 had a
 primary key on ``insights`` (DuckDB cannot drop one), so the table is rebuilt without it once;
-warehouses made before the per-day rollup ``insights_daily`` get it built from their hours.
+and the per-day rollup ``insights_daily`` is rebuilt from the hours whenever the version
+changes (an earlier build may have rewritten hours without it, or rolled them up another way).
 """
 
 from __future__ import annotations
