@@ -178,7 +178,14 @@ def score_entities(
             ).clip(0.0, 1.0),
         )
     )
+    # the reason first, on its own: in one with_columns with the columns it reads being
+    # replaced, polars' common-subexpression pass made the whole step twice as slow (0.10
+    # against 0.05 s at 10k ad sets; the same frame either way)
     out = scored.with_columns(
+        reason=pl.when(pl.col("insufficient"))
+        .then(_reason_insufficient(settings.min_history_days, settings.min_baseline_spend))
+        .otherwise(_reason_scored(settings.frequency_threshold)),
+    ).with_columns(
         [
             pl.when(~pl.col("insufficient")).then(pl.col(f"s_{c}")).alias(f"s_{c}")
             for c in COMPONENTS
@@ -188,8 +195,5 @@ def score_entities(
         .otherwise(pl.lit("scored")),
         score=pl.when(~pl.col("insufficient")).then(pl.col("raw_score")),
         evidence_z=pl.when(~pl.col("insufficient")).then(pl.col("evidence_z")).otherwise(0.0),
-        reason=pl.when(pl.col("insufficient"))
-        .then(_reason_insufficient(settings.min_history_days, settings.min_baseline_spend))
-        .otherwise(_reason_scored(settings.frequency_threshold)),
     )
     return conform(out, SCORES).sort("as_of", "pool", "entity_type", "entity_id")
