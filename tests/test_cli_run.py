@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from cli_helpers import CLI, run_cli
 
 from budget_pipeline.bench import scaled_inputs
 from budget_pipeline.config.pools import load_pools
 from budget_pipeline.defs.decisions.checks import GUARDS
 from budget_pipeline.sources.simulated import load_scenario
 
-CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
-
-
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
-    env.pop("DAGSTER_HOME", None)
-    env["BUDGET_PIPELINE_DB"] = str(tmp_path / "warehouse.duckdb")
-    return subprocess.run(
-        [CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-
 
 @pytest.mark.slow
 def test_run_backfills_plans_checks_and_passes_the_gate_once(tmp_path):
-    first = _run(tmp_path, "run", "--days", "35")
+    first = run_cli(tmp_path, "run", "--days", "35")
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
     assert "cycle: 35 days" in out
@@ -53,7 +41,7 @@ def test_run_backfills_plans_checks_and_passes_the_gate_once(tmp_path):
     assert days == 35 + 2  # plus the two re-pulled days before the first partition
     assert logged[0][0] > 0
 
-    second = _run(tmp_path, "run", "--days", "35")
+    second = run_cli(tmp_path, "run", "--days", "35")
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"plan {plan_id}:" in second.stdout  # same data, same plan id
     assert "execution gate closed" in second.stdout and "already has execution run" in second.stdout

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import duckdb
-import numpy as np
 import polars as pl
 import pytest
+from hourly_insights import START, random_hours, warehouse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -22,63 +22,14 @@ from budget_pipeline.engine import insight_pieces, response_curves, signals
 from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.signals import entity_baselines, window_metrics
-from budget_pipeline.warehouse_schema import ensure_schema
 
-START = datetime(2024, 3, 1)
 DAYS = 20
-
-
-def _hours(seed: int) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    ts = pl.datetime_range(START, START + timedelta(days=DAYS, hours=-1), "1h", eager=True)
-    frames = []
-    for i in range(5):
-        # steady to sparse: a4 has about one hour every two days, so a baseline day is often
-        # active by one hour alone (the hour of day that splits a day piece between two days)
-        keep = rng.random(ts.len()) > [0.0, 0.3, 0.9, 0.5, 0.98][i]
-        n = int(keep.sum())
-        conversions = rng.uniform(0.0, 2.0, n)
-        estimated = rng.random(n) > 0.4
-        frames.append(
-            pl.DataFrame(
-                {
-                    "ts": ts.filter(pl.Series(keep)),
-                    "campaign_id": f"c{i % 2}",
-                    "adset_id": f"a{i}",
-                    # a third of the hours without spend; odd cents and long fractions
-                    "spend": rng.uniform(0.0, 30.0, n) * (rng.random(n) > 0.33),
-                    "impressions": rng.integers(0, 900, n),
-                    "reach": rng.integers(0, 500, n),
-                    "clicks": rng.integers(0, 30, n),
-                    "conversions": conversions,
-                    "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
-                    "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
-                    "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
-                }
-            )
-        )
-    return pl.concat(frames).with_columns(
-        date=pl.col("ts").dt.date(),
-        hour=pl.col("ts").dt.hour().cast(pl.Int8),
-        pulled_at=pl.col("ts"),
-        conversions_est=pl.col("conversions_est").fill_nan(None),
-        purchase_value_est=pl.col("purchase_value_est").fill_nan(None),
-    )
-
-
-HOURS = _hours(3)
+HOURS = random_hours(3, DAYS)
 
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
-    path = tmp_path_factory.mktemp("pieces") / "warehouse.duckdb"
-    con = duckdb.connect(str(path))
-    ensure_schema(con)
-    con.register("frame", HOURS.to_arrow())
-    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
-    con.unregister("frame")
-    insights_rollup.refresh(con)
-    return con
+    return warehouse(tmp_path_factory.mktemp("pieces") / "warehouse.duckdb", HOURS)
 
 
 def _active_days(pairs: pl.DataFrame, baseline_days: int) -> pl.DataFrame:
@@ -192,11 +143,7 @@ def test_edge_dates_are_the_cut_dates_only():
 
 
 def test_hours_written_around_the_merge_are_refused_naming_the_day(tmp_path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    ensure_schema(con)
-    con.register("frame", _hours(4).to_arrow())
-    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
-    insights_rollup.refresh(con)
+    con = warehouse(tmp_path / "w.duckdb", random_hours(4, DAYS))
     as_of = START + timedelta(days=15)
     before = window_metrics(con, [as_of], [72])
     # one more hour written straight into insights (not by the merge)

@@ -11,30 +11,14 @@ transaction) is not something a CLI user can act on.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import duckdb
 import pytest
-
-CLI = shutil.which("budget-pipeline") or str(Path(sys.executable).with_name("budget-pipeline"))
-
-
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_PIPELINE", "META_"))}
-    env.pop("DAGSTER_HOME", None)
-    env["BUDGET_PIPELINE_DB"] = str(tmp_path / "warehouse.duckdb")
-    return subprocess.run(
-        [CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
+from cli_helpers import run_cli
 
 
 @pytest.mark.slow
 def test_a_stale_rollup_names_the_date_on_the_console(tmp_path):
-    first = _run(tmp_path, "run", "--days", "2")
+    first = run_cli(tmp_path, "run", "--days", "2")
     assert first.returncode == 0, first.stderr[-2000:]
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     # one hour written around the merge, late on the day after the newest: the next
@@ -45,7 +29,7 @@ def test_a_stale_rollup_names_the_date_on_the_console(tmp_path):
         "RETURNING date"
     ).fetchone()[0]
     con.close()
-    second = _run(tmp_path, "run", "--days", "2")
+    second = run_cli(tmp_path, "run", "--days", "2")
     console = second.stdout + second.stderr
     assert second.returncode != 0
     assert "Traceback" not in console
@@ -54,15 +38,15 @@ def test_a_stale_rollup_names_the_date_on_the_console(tmp_path):
     # the reason, with the date, on the console (not only in the log file), and the remedy
     assert "out of step" in console and str(day) in console, console[-1500:]
     assert "budget-pipeline rollup" in console
-    fixed = _run(tmp_path, "rollup")
+    fixed = run_cli(tmp_path, "rollup")
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     assert "insights_daily rebuilt:" in fixed.stdout
-    third = _run(tmp_path, "run", "--days", "2")
+    third = run_cli(tmp_path, "run", "--days", "2")
     assert third.returncode == 0, (third.stdout + third.stderr)[-2000:]
 
 
 def test_rollup_without_a_warehouse_says_so_and_writes_nothing(tmp_path):
-    out = _run(tmp_path, "rollup")
+    out = run_cli(tmp_path, "rollup")
     assert out.returncode == 2
     assert "no warehouse at" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "warehouse.duckdb").exists()

@@ -24,14 +24,12 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from hourly_insights import START, random_hours, warehouse
 from polars.testing import assert_frame_equal
 from review12.oracle_helpers import (
-    START,
     old_daily_performance,
     old_entity_baselines,
     old_window_metrics,
-    random_hours,
-    warehouse,
 )
 
 from budget_pipeline.engine.response_curves import daily_performance

@@ -28,8 +28,9 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster_helpers import ALL_KEYS, resources
+from hourly_insights import START, random_hours, warehouse
 from polars.testing import assert_frame_equal
-from review12.oracle_helpers import START, old_window_metrics, random_hours, warehouse
+from review12.oracle_helpers import old_window_metrics
 
 from budget_pipeline import db, insights_rollup
 from budget_pipeline.definitions import defs

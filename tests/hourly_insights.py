@@ -1,0 +1,67 @@
+"""Random hourly Insights for the decision-query tests, and a real DuckDB warehouse holding
+them rolled up as the insights merge does (shared by tests/engine/test_insight_pieces.py and
+review 12's oracle tests)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from budget_pipeline import insights_rollup
+from budget_pipeline.warehouse_schema import ensure_schema
+
+START = datetime(2024, 3, 1)
+
+
+def random_hours(seed: int, days: int, adsets: int = 5) -> pl.DataFrame:
+    """``days`` days of hours from START for ``adsets`` ad sets, steady to sparse: a4 has about
+    one hour every two days, so a baseline day is often active by one hour alone (the hour of
+    day that splits a day piece between two days). A third of the hours without spend, odd
+    cents and long fractions, NULL estimates on about 40 % of the hours."""
+    rng = np.random.default_rng(seed)
+    ts = pl.datetime_range(START, START + timedelta(days=days, hours=-1), "1h", eager=True)
+    frames = []
+    for i in range(adsets):
+        keep = rng.random(ts.len()) > [0.0, 0.3, 0.9, 0.5, 0.98][i % 5]
+        n = int(keep.sum())
+        conversions = rng.uniform(0.0, 2.0, n)
+        estimated = rng.random(n) > 0.4
+        frames.append(
+            pl.DataFrame(
+                {
+                    "ts": ts.filter(pl.Series(keep)),
+                    "campaign_id": f"c{i % 2}",
+                    "adset_id": f"a{i}",
+                    "spend": rng.uniform(0.0, 30.0, n) * (rng.random(n) > 0.33),
+                    "impressions": rng.integers(0, 900, n),
+                    "reach": rng.integers(0, 500, n),
+                    "clicks": rng.integers(0, 30, n),
+                    "conversions": conversions,
+                    "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
+                    "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
+                    "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
+                }
+            )
+        )
+    return pl.concat(frames).with_columns(
+        date=pl.col("ts").dt.date(),
+        hour=pl.col("ts").dt.hour().cast(pl.Int8),
+        pulled_at=pl.col("ts"),
+        conversions_est=pl.col("conversions_est").fill_nan(None),
+        purchase_value_est=pl.col("purchase_value_est").fill_nan(None),
+    )
+
+
+def warehouse(path: Path, hours: pl.DataFrame) -> duckdb.DuckDBPyConnection:
+    """A real DuckDB file with ``hours`` in ``insights``, rolled up as the merge does; the
+    frame stays registered as ``frame`` (a test may write more of it around the merge)."""
+    con = duckdb.connect(str(path))
+    ensure_schema(con)
+    con.register("frame", hours.to_arrow())
+    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
+    insights_rollup.refresh(con)
+    return con
