@@ -35,6 +35,7 @@ def _ddl() -> tuple[str, ...]:
 
 # How the rollup is computed: a new way rebuilds every warehouse's rollup once.
 _ROLLUP = "insert_insights_daily_window"
+_ROLLUP_TABLE = "create_insights_daily"
 
 
 @cache
@@ -77,6 +78,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
     if _current(con) == version:
         return False
     for name in _ddl():  # tables first, then the migrations of earlier warehouses
+        if name == _ROLLUP_TABLE:  # derived, rebuilt below: made afresh in this version's columns
+            con.execute("DROP TABLE IF EXISTS insights_daily")
         con.execute(load_sql(name))
     _drop_insights_primary_key(con)
     _build_insights_daily(con)

@@ -3,7 +3,10 @@
 -- the hours of partly covered days from `insights` (see create_macro_insight_pieces), so a decision
 -- scans ~1/24 of the rows. Sums are exact: DECIMAL(38,10) of each hour's value cast exactly
 -- as the hourly queries cast it, and integers as HUGEINT, so any split of a range into days
--- and hours sums to the same number, to the bit, as the hours alone.
+-- and hours sums to the same number, to the bit, as the hours alone. The `*_am` columns are
+-- the same sums over hours 0-11 only: a range cut at noon (the middle of a 72- or 168-hour
+-- window ending at midnight) reads the day as two halves, the afternoon the whole less the
+-- morning (exact), instead of its 24 hours.
 CREATE TABLE IF NOT EXISTS insights_daily (
     date            DATE            NOT NULL,
     adset_id        VARCHAR         NOT NULL,
@@ -15,5 +18,12 @@ CREATE TABLE IF NOT EXISTS insights_daily (
     reach           HUGEINT         NOT NULL,
     clicks          HUGEINT         NOT NULL,
     conversions     DECIMAL(38, 10) NOT NULL,  -- coalesce(conversions_est, conversions)
-    purchase_value  DECIMAL(38, 10) NOT NULL   -- coalesce(purchase_value_est, purchase_value)
+    purchase_value  DECIMAL(38, 10) NOT NULL,  -- coalesce(purchase_value_est, purchase_value)
+    hours_am           INTEGER         NOT NULL,  -- the same, over hours 0-11
+    spend_am           DECIMAL(38, 10) NOT NULL,
+    impressions_am     HUGEINT         NOT NULL,
+    reach_am           HUGEINT         NOT NULL,
+    clicks_am          HUGEINT         NOT NULL,
+    conversions_am     DECIMAL(38, 10) NOT NULL,
+    purchase_value_am  DECIMAL(38, 10) NOT NULL
 );

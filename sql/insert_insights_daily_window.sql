@@ -1,5 +1,6 @@
 -- Roll the hourly rows of local dates $start..$end up into insights_daily (after deleting
--- those dates there): one row per ad set and date, in date order.
+-- those dates there): one row per ad set and date, in date order; the `*_am` sums over hours
+-- 0-11 only.
 INSERT INTO insights_daily
 SELECT
     date,
@@ -15,7 +16,22 @@ SELECT
     sum(CAST(clicks AS HUGEINT)) AS clicks,
     sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS conversions,
     sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)))
-        AS purchase_value
+        AS purchase_value,
+    count(*) FILTER (WHERE hour < 12) AS hours_am,
+    coalesce(sum(CAST(spend AS DECIMAL(38, 10))) FILTER (WHERE hour < 12), 0) AS spend_am,
+    coalesce(sum(CAST(impressions AS HUGEINT)) FILTER (WHERE hour < 12), 0) AS impressions_am,
+    coalesce(sum(CAST(reach AS HUGEINT)) FILTER (WHERE hour < 12), 0) AS reach_am,
+    coalesce(sum(CAST(clicks AS HUGEINT)) FILTER (WHERE hour < 12), 0) AS clicks_am,
+    coalesce(
+        sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10)))
+            FILTER (WHERE hour < 12),
+        0
+    ) AS conversions_am,
+    coalesce(
+        sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10)))
+            FILTER (WHERE hour < 12),
+        0
+    ) AS purchase_value_am
 FROM insights
 WHERE date BETWEEN $start AND $end
 GROUP BY date, adset_id

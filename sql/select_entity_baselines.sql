@@ -16,7 +16,7 @@
 -- DECIMAL(38,10) (exact, so the same in any order and split: DuckDB's parallel float sum is
 -- not) and cast back.
 WITH recent AS (
-    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[])
+    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[], []::DATE[])
 ),
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of

@@ -4,13 +4,14 @@
 -- Conversions and value are the attribution-matured estimates (see merge_insights_partition).
 -- An ad set appears for a window only if it has at least one hourly row in it.
 -- $lo/$hi bound every window ([earliest start, latest as_of)). The Insights are read as pieces
--- (create_macro_insight_pieces): whole days from insights_daily, and the hours of
--- $edge_dates (the dates of every start, middle and as_of that is not a midnight) from
--- insights. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order
+-- (create_macro_insight_pieces): whole days from insights_daily, the halves of $noon_dates
+-- (the dates whose only cut is a noon, such as a 72-hour window's middle) from there too,
+-- and the hours of $edge_dates (the dates of every other start, middle and as_of that is not
+-- a midnight) from insights. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order
 -- and split: DuckDB's parallel float sum is not) and cast back; the later half is the whole
 -- minus the earlier, exactly, in DECIMAL.
 WITH recent AS (
-    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[])
+    SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[], $noon_dates::DATE[])
 ),
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of

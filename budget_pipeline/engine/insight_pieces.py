@@ -4,7 +4,8 @@ on the dates a range cuts (``sql/create_macro_insight_pieces.sql``).
 A decision reads 30 to 56 days of hourly rows per ad set: 14 million rows at 10,000 ad sets.
 Rolled up per day they are 24 times fewer, and because the rollup sums exactly (DECIMAL and
 HUGEINT) a range summed over day pieces plus the hours of its cut dates equals the hourly sum
-to the bit. The queries pass :func:`edge_dates` of every bound they use; before they read,
+to the bit. The rollup also keeps each day's morning (hours 0-11), so a date cut only at noon
+(:func:`noon_dates`) is read as two halves, not 24 hours. The queries pass :func:`edge_dates` of every bound they use; before they read,
 :func:`check_rollup` makes sure the rollup holds every hourly row of those days (a write that
 bypassed the ``insights`` merge would otherwise be read as missing days). It counts rows: a
 value changed in place by hand is not seen, so whoever edits ``insights`` directly rebuilds
@@ -25,10 +26,21 @@ class StaleRollupError(RuntimeError):
     """``insights_daily`` does not hold the hourly rows of ``insights`` for some dates."""
 
 
-def edge_dates(bounds: Iterable[datetime | None]) -> list[date]:
+def edge_dates(bounds: Iterable[datetime | None], *, halves: bool = False) -> list[date]:
     """The distinct dates of ``bounds`` that are not midnights, sorted: the days a range with
-    those bounds covers only in part, read hour by hour."""
-    return sorted({b.date() for b in bounds if b is not None and b.time() != time(0)})
+    those bounds covers only in part, read hour by hour. With ``halves`` a noon does not make
+    an edge either (the query reads those days as halves: :func:`noon_dates`)."""
+    whole = {time(0), time(12)} if halves else {time(0)}
+    return sorted({b.date() for b in bounds if b is not None and b.time() not in whole})
+
+
+def noon_dates(bounds: Iterable[datetime | None]) -> list[date]:
+    """The dates cut at noon and nowhere else but at midnight, sorted: read as a morning and
+    an afternoon from the rollup instead of hour by hour (the middle of a 72- or 168-hour
+    window that ends at midnight)."""
+    bounds = [b for b in bounds if b is not None]
+    edges = set(edge_dates(bounds, halves=True))
+    return sorted({b.date() for b in bounds if b.time() == time(12)} - edges)
 
 
 def check_rollup(con: duckdb.DuckDBPyConnection, lo: datetime | None, hi: datetime | None) -> None:

@@ -39,7 +39,7 @@ import polars as pl
 
 from budget_pipeline.config.pools import Settings
 from budget_pipeline.engine.credibility import evidence_z
-from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
+from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates, noon_dates
 from budget_pipeline.sql import load_sql
 
 SUM_COLUMNS = ("spend", "impressions", "reach", "clicks", "conversions", "purchase_value")
@@ -188,7 +188,10 @@ def window_metrics(
         "windows": windows,
         "lo": lo,
         "hi": hi,
-        "edge_dates": edge_dates([lo, hi, *bounds]),
+        # the middle of a window that ends at midnight is a noon when its length is 24 h
+        # times an odd number (72 h, 168 h): read that day as two halves, not by the hour
+        "edge_dates": edge_dates([lo, hi, *bounds], halves=True),
+        "noon_dates": noon_dates([lo, hi, *bounds]),
     }
     return _query(con, "select_window_metrics", params, WINDOW_METRICS)
 

@@ -75,12 +75,49 @@ def test_a_warehouse_with_the_old_primary_key_is_rebuilt_without_it_keeping_its_
         ).fetchall()
         pieces = con.execute(
             "SELECT adset_id, CAST(spend AS DOUBLE) FROM insight_pieces("
-            "TIMESTAMP '2026-10-01', TIMESTAMP '2026-10-02', []::DATE[])"
+            "TIMESTAMP '2026-10-01', TIMESTAMP '2026-10-02', []::DATE[], []::DATE[])"
         ).fetchall()
     assert constraints == 0
     assert rows == [("2", 3, 48.0)]
     assert rolled == [(date(2026, 10, 1), "2", 1, 1 << 3, Decimal("48.0000000000"))]
     assert pieces == [("2", 1.5)]
+
+
+def test_a_rollup_in_an_earlier_shape_is_made_afresh_with_the_halves(tmp_path):
+    path = tmp_path / "earlier.duckdb"
+    with Warehouse(database=str(path)).connect() as con:
+        con.execute(
+            "INSERT INTO insights VALUES ('2026-10-01', 3, '2026-10-01 03:00', '1', '2', 1.5, "
+            "100, 90, 3, 1, 40.0, '2026-10-02', '2026-10-02', 1.2, 48.0), ('2026-10-01', 15, "
+            "'2026-10-01 15:00', '1', '2', 2.25, 50, 40, 2, 0, 0.0, '2026-10-02', '2026-10-02', "
+            "NULL, NULL)"
+        )
+        # the rollup as the previous version made it: no morning sums, and stale
+        con.execute("DROP TABLE insights_daily")
+        con.execute(
+            "CREATE TABLE insights_daily AS SELECT DATE '2026-10-01' AS date, '2' AS adset_id, "
+            "'1' AS campaign_id, 1 AS hours, 8 AS spent_hours, 1.5::DECIMAL(38, 10) AS spend, "
+            "100::HUGEINT AS impressions, 90::HUGEINT AS reach, 3::HUGEINT AS clicks, "
+            "1.2::DECIMAL(38, 10) AS conversions, 48::DECIMAL(38, 10) AS purchase_value"
+        )
+        con.execute(
+            "UPDATE warehouse_info SET value = 'an-earlier-version' WHERE key = 'schema_version'"
+        )
+    with Warehouse(database=str(path)).connect() as con:
+        rolled = con.execute(
+            "SELECT hours, hours_am, spend, spend_am, impressions_am, purchase_value_am "
+            "FROM insights_daily"
+        ).fetchall()
+        halves = con.execute(
+            "SELECT piece_start, CAST(spend AS DOUBLE), impressions FROM insight_pieces("
+            "TIMESTAMP '2026-10-01', TIMESTAMP '2026-10-02', []::DATE[], [DATE '2026-10-01']) "
+            "ORDER BY 1"
+        ).fetchall()
+    assert rolled == [(2, 1, Decimal("3.75"), Decimal("1.5"), 100, Decimal("48"))]
+    assert [(str(ts), spend, n) for ts, spend, n in halves] == [
+        ("2026-10-01 00:00:00", 1.5, 100),
+        ("2026-10-01 12:00:00", 2.25, 50),
+    ]
 
 
 @pytest.mark.slow

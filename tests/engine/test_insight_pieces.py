@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from budget_pipeline import insights_rollup
 from budget_pipeline.engine import insight_pieces, response_curves, signals
-from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates
+from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates, noon_dates
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.signals import entity_baselines, window_metrics
 
@@ -65,7 +65,7 @@ def _hours_with_spend(points, windows) -> pl.DataFrame:
     )
 
 
-def _every_date_an_edge(bounds):
+def _every_date_an_edge(bounds, **_):
     """Every date from the first bound to the last: no day pieces, hours only."""
     days = [b for b in bounds if b is not None]
     first, last = min(days).date(), max(days).date()
@@ -142,6 +142,45 @@ def test_edge_dates_are_the_cut_dates_only():
     assert edge_dates(bounds) == [datetime(2024, 3, 2).date(), datetime(2024, 3, 5).date()]
 
 
+def test_a_date_cut_only_at_noon_is_read_in_halves_and_any_other_cut_by_the_hour():
+    noon, other = datetime(2024, 3, 3, 12), datetime(2024, 3, 5, 12)
+    bounds = [datetime(2024, 3, 1), noon, other, datetime(2024, 3, 5, 6), None]
+    assert edge_dates(bounds) == [noon.date(), other.date()]
+    assert edge_dates(bounds, halves=True) == [other.date()]
+    assert noon_dates(bounds) == [noon.date()]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "windows"),
+    [
+        # the scores' windows at a midnight: the 72 h and 168 h middles are noons
+        (START + timedelta(days=DAYS), [24, 48, 72, 96, 168]),
+        # at a noon: starts and the end are noons (the range's own bounds cut a half off)
+        (START + timedelta(days=DAYS - 1, hours=12), [12, 24, 36, 48, 72, 84]),
+        # a noon that is also cut elsewhere (a 13-hour window's start and middle) is read by the
+        # hour, the other noons in halves
+        (START + timedelta(days=DAYS - 1, hours=12), [13, 24, 72]),
+    ],
+)
+def test_noon_halves_give_the_hourly_sums_to_the_bit(con, monkeypatch, as_of, windows):
+    points = [as_of, as_of - timedelta(days=3)]
+    bounds = [b for p in points for w in windows for b in (p, p - timedelta(hours=w))]
+    assert noon_dates(bounds + [p - timedelta(minutes=30 * w) for p in points for w in windows])
+    halves = window_metrics(con, points, windows)
+    with monkeypatch.context() as patched:
+        _hours_only(patched)
+        hourly = window_metrics(con, points, windows)
+    assert hourly.height > 0
+    assert_frame_equal(halves, hourly, check_exact=True)
+    assert_frame_equal(
+        halves.select("adset_id", "as_of", "window_hours", "hours_with_spend"),
+        _hours_with_spend(points, windows).select(
+            "adset_id", "as_of", "window_hours", "hours_with_spend"
+        ),
+        check_dtypes=False,
+    )
+
+
 def test_hours_written_around_the_merge_are_refused_naming_the_day(tmp_path):
     con = warehouse(tmp_path / "w.duckdb", random_hours(4, DAYS))
     as_of = START + timedelta(days=15)
@@ -167,3 +206,22 @@ def test_hours_written_around_the_merge_are_refused_naming_the_day(tmp_path):
         before.filter(pl.col("adset_id") != "late"),
         check_exact=True,
     )
+
+
+def test_pieces_of_a_range_that_starts_or_ends_at_noon_stay_inside_it(con):
+    day = (START + timedelta(days=5)).date()
+    noon = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
+    for lo, hi in [(noon, noon + timedelta(hours=36)), (noon - timedelta(hours=36), noon)]:
+        params = {"lo": lo, "hi": hi, "noon": [lo.date(), hi.date()]}
+        pieces = con.execute(
+            "SELECT adset_id, sum(spend), sum(bit_count(spent_hours)), min(piece_start) "
+            "FROM insight_pieces($lo, $hi, []::DATE[], $noon::DATE[]) GROUP BY ALL ORDER BY 1",
+            params,
+        ).fetchall()
+        hours = con.execute(
+            "SELECT adset_id, sum(CAST(spend AS DECIMAL(38, 10))), count(*) FILTER (spend > 0), "
+            "min(ts) FROM insights WHERE ts >= $lo AND ts < $hi GROUP BY ALL ORDER BY 1",
+            {"lo": lo, "hi": hi},
+        ).fetchall()
+        assert pieces and [p[:3] for p in pieces] == [h[:3] for h in hours]
+        assert min(p[3] for p in pieces) >= lo
