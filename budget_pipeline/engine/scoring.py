@@ -30,8 +30,13 @@ COMPONENTS = ("roas", "cpa", "frequency", "engagement", "velocity")
 
 
 def fixed(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
-    """A number as text with ``decimals`` places; "n/a" for null, "inf" for infinity."""
-    text = expr.round(decimals).cast(pl.Decimal(38, decimals), strict=False).cast(pl.Utf8())
+    """A number as text with ``decimals`` places; "n/a" for null, NaN and a number too large
+    for a 38-digit decimal, "inf" for infinity."""
+    rounded = expr.round(decimals)
+    # past 38 digits the cast raises even with strict=False (polars 2.1), and one absurd
+    # value would fail the whole step: such a value is nulled first, so it reads "n/a"
+    fits = rounded.abs() * 10**decimals <= 1e38
+    text = pl.when(fits).then(rounded).cast(pl.Decimal(38, decimals), strict=False).cast(pl.Utf8())
     return (
         pl.when(expr.is_null() | expr.is_nan())
         .then(pl.lit("n/a"))
