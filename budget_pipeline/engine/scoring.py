@@ -30,8 +30,13 @@ COMPONENTS = ("roas", "cpa", "frequency", "engagement", "velocity")
 
 
 def fixed(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
-    """A number as text with ``decimals`` places; "n/a" for null, "inf" for infinity."""
-    text = expr.round(decimals).cast(pl.Decimal(38, decimals), strict=False).cast(pl.Utf8())
+    """A number as text with ``decimals`` places; "n/a" for null, NaN and a number too large
+    for a 38-digit decimal, "inf" for infinity."""
+    rounded = expr.round(decimals)
+    # past 38 digits the cast raises even with strict=False (polars 2.1), and one absurd
+    # value would fail the whole step: such a value is nulled first, so it reads "n/a"
+    fits = rounded.abs() * 10**decimals <= 1e38
+    text = pl.when(fits).then(rounded).cast(pl.Decimal(38, decimals), strict=False).cast(pl.Utf8())
     return (
         pl.when(expr.is_null() | expr.is_nan())
         .then(pl.lit("n/a"))
@@ -101,24 +106,38 @@ def _reason_scored(threshold: float) -> pl.Expr:
         ),
         pl.format("velocity x{} (s={})", fixed(pl.col("velocity_trend")), s("velocity")),
     ]
-    # Each component's pull on the score: weight × distance from "on baseline".
-    pulls = pl.concat_list([pl.col(f"w_{c}") * (pl.col(f"s_{c}") - 0.5) for c in COMPONENTS])
-    strongest = pulls.list.eval(pl.element().abs()).list.arg_max()
-    pull = pulls.list.get(strongest)
-    name = pl.lit(list(COMPONENTS)).list.get(strongest)
-    dominant = (
-        pl.when(pull.abs() < 1e-9)
-        .then(pl.lit("dominant: none (on baseline)"))
-        .otherwise(
-            pl.format(
-                "dominant: {} ({}{})",
-                name,
-                pl.when(pull > 0).then(pl.lit("+")).otherwise(pl.lit("-")),
-                fixed(pull.abs(), 3),
-            )
+    return pl.concat_str([*parts, _dominant()], separator="; ")
+
+
+def _pulls() -> list[pl.Expr]:
+    """Each component's pull on the score: weight × distance from "on baseline"."""
+    return [(pl.col(f"w_{c}") * (pl.col(f"s_{c}") - 0.5)).alias(f"pull_{c}") for c in COMPONENTS]
+
+
+def _pull_max() -> pl.Expr:
+    """The largest size of the pulls (over the columns of :func:`_pulls`)."""
+    return pl.max_horizontal([pl.col(f"pull_{c}").abs() for c in COMPONENTS]).alias("pull_max")
+
+
+def _dominant() -> pl.Expr:
+    """The component that pulls hardest (the first of equals), with its signed pull.
+
+    One when/then chain over the columns of :func:`_pulls` and :func:`_pull_max`; the list
+    form (concat_list, arg_max, list.get) took 79 ms at 10k ad sets, this 1.6 ms."""
+    strongest = pl.col("pull_max")
+    named = pl
+    for c in COMPONENTS:
+        pull = pl.col(f"pull_{c}")
+        named = named.when(pull.abs() == strongest).then(
+            pl.when(pull > 0)
+            .then(pl.lit(f"dominant: {c} (+"))
+            .otherwise(pl.lit(f"dominant: {c} (-"))
         )
+    return (
+        pl.when(strongest < 1e-9)
+        .then(pl.lit("dominant: none (on baseline)"))
+        .otherwise(pl.concat_str([named, fixed(strongest, 3), pl.lit(")")]))
     )
-    return pl.concat_str([*parts, dominant], separator="; ")
 
 
 def _reason_insufficient(min_days: int, min_spend: float) -> pl.Expr:
@@ -171,12 +190,14 @@ def score_entities(
         signals.join(members, on=["entity_id", "entity_type"], how="inner")
         .join(_weights(config), on="pool", how="left")
         .with_columns(
+            *_pulls(),
             insufficient=(pl.col("baseline_days_active") < settings.min_history_days)
             | (pl.col("baseline_spend") < settings.min_baseline_spend),
             raw_score=pl.sum_horizontal(
                 [pl.col(f"w_{c}") * pl.col(f"s_{c}") for c in COMPONENTS]
             ).clip(0.0, 1.0),
         )
+        .with_columns(_pull_max())
     )
     # the reason first, on its own: in one with_columns with the columns it reads being
     # replaced, polars' common-subexpression pass made the whole step twice as slow (0.10

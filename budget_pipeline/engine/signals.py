@@ -498,6 +498,10 @@ def compute_signals(
         *raw_metrics("baseline_"),
         velocity_early=rate("_early"),
         velocity_late=rate("_late"),
+        # columns, not expressions inlined in the components: read four times there, they
+        # cost 9 of compute_signals' 26 ms at 10k ad sets (dropped by the final cast)
+        shrunk_roas=shrunk_roas,
+        shrunk_rate=shrunk_rate,
     ).with_columns(
         velocity_trend=pl.when(
             pl.col("velocity_early").is_null()
@@ -510,9 +514,11 @@ def compute_signals(
         .otherwise(pl.col("velocity_late") / pl.col("velocity_early"))
         # inf / inf (rates of sub-normal spends) is undefined: no trend, like no data
         .fill_nan(None),
-        s_roas=relative_component(shrunk_roas, pl.col("baseline_roas"), k),
+        s_roas=relative_component(pl.col("shrunk_roas"), pl.col("baseline_roas"), k),
         s_cpa=relative_component(
-            shrunk_rate, _per(pl.col("baseline_conversions"), pl.col("baseline_spend")), k
+            pl.col("shrunk_rate"),
+            _per(pl.col("baseline_conversions"), pl.col("baseline_spend")),
+            k,
         ),
         s_frequency=frequency_component(pl.col("frequency"), settings.frequency_threshold, k),
         s_engagement=relative_component(pl.col("ctr"), pl.col("baseline_ctr"), k),
