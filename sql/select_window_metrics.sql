@@ -7,9 +7,9 @@
 -- (create_macro_insight_pieces): whole days from insights_daily, the halves of $noon_dates
 -- (the dates whose only cut is a noon, such as a 72-hour window's middle) from there too,
 -- and the hours of $edge_dates (the dates of every other start, middle and as_of that is not
--- a midnight) from insights. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the same in any order
--- and split: DuckDB's parallel float sum is not) and cast back; the later half is the whole
--- minus the earlier, exactly, in DECIMAL.
+-- a midnight) from insights. The DOUBLE columns are summed as DECIMAL(38,10) (exact, so the
+-- same in any order and split: DuckDB's parallel float sum is not) and cast back; the later
+-- half is the whole minus the earlier, exactly, in DECIMAL.
 WITH recent AS (
     SELECT * FROM insight_pieces($lo, $hi, $edge_dates::DATE[], $noon_dates::DATE[])
 ),

@@ -1,6 +1,6 @@
 """Random hourly Insights for the decision-query tests, and a real DuckDB warehouse holding
-them rolled up as the insights merge does (shared by tests/engine/test_insight_pieces.py and
-review 12's oracle tests)."""
+them rolled up as the insights merge does (shared by tests/engine/test_insight_pieces.py,
+tests/engine/test_signals_reference.py and review 12's oracle tests)."""
 
 from __future__ import annotations
 
@@ -30,23 +30,39 @@ def random_hours(seed: int, days: int, adsets: int = 5) -> pl.DataFrame:
         n = int(keep.sum())
         conversions = rng.uniform(0.0, 2.0, n)
         estimated = rng.random(n) > 0.4
+        spend = rng.uniform(0.0, 30.0, n) * (rng.random(n) > 0.33)
         frames.append(
-            pl.DataFrame(
-                {
-                    "ts": ts.filter(pl.Series(keep)),
-                    "campaign_id": f"c{i % 2}",
-                    "adset_id": f"a{i}",
-                    "spend": rng.uniform(0.0, 30.0, n) * (rng.random(n) > 0.33),
-                    "impressions": rng.integers(0, 900, n),
-                    "reach": rng.integers(0, 500, n),
-                    "clicks": rng.integers(0, 30, n),
-                    "conversions": conversions,
-                    "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
-                    "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
-                    "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
-                }
+            adset_hours(
+                rng, ts.filter(pl.Series(keep)), f"c{i % 2}", f"a{i}", spend, conversions, estimated
             )
         )
+    return as_insights(frames)
+
+
+def adset_hours(rng, ts, campaign_id, adset_id, spend, conversions, estimated) -> pl.DataFrame:
+    """One ad set's hours at ``ts``: the given spend and conversions, random delivery and
+    order values, estimates (matured values) where ``estimated``, NaN elsewhere."""
+    n = len(ts)
+    return pl.DataFrame(
+        {
+            "ts": ts,
+            "campaign_id": campaign_id,
+            "adset_id": adset_id,
+            "spend": spend,
+            "impressions": rng.integers(0, 900, n),
+            "reach": rng.integers(0, 500, n),
+            "clicks": rng.integers(0, 30, n),
+            "conversions": conversions,
+            "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
+            "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
+            "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
+        }
+    )
+
+
+def as_insights(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """:func:`adset_hours` frames as ``insights`` rows (date, hour, pulled_at; estimates not
+    yet matured are NULL)."""
     return pl.concat(frames).with_columns(
         date=pl.col("ts").dt.date(),
         hour=pl.col("ts").dt.hour().cast(pl.Int8),

@@ -5,11 +5,11 @@ A decision reads 30 to 56 days of hourly rows per ad set: 14 million rows at 10,
 Rolled up per day they are 24 times fewer, and because the rollup sums exactly (DECIMAL and
 HUGEINT) a range summed over day pieces plus the hours of its cut dates equals the hourly sum
 to the bit. The rollup also keeps each day's morning (hours 0-11), so a date cut only at noon
-(:func:`noon_dates`) is read as two halves, not 24 hours. The queries pass :func:`edge_dates` of every bound they use; before they read,
-:func:`check_rollup` makes sure the rollup holds every hourly row of those days (a write that
-bypassed the ``insights`` merge would otherwise be read as missing days). It counts rows: a
-value changed in place by hand is not seen, so whoever edits ``insights`` directly rebuilds
-the rollup after (``budget-pipeline rollup``, or :func:`budget_pipeline.insights_rollup.refresh`).
+(:func:`noon_dates`) is read as two halves, not 24 hours. The queries pass :func:`edge_dates`
+of every bound they use; before they read, :func:`check_rollup` makes sure the rollup holds
+every hourly row of those days (a write that bypassed the ``insights`` merge would otherwise
+be read as missing days). It counts rows: a value changed in place by hand is not seen, so
+whoever edits ``insights`` directly rebuilds the rollup after (``budget-pipeline rollup``, or :func:`budget_pipeline.insights_rollup.refresh`).
 """
 
 from __future__ import annotations

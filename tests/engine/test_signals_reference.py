@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
 import numpy as np
 import polars as pl
+from hourly_insights import adset_hours, as_insights, warehouse
 
-from budget_pipeline import insights_rollup
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.signals import (
     BASELINES,
@@ -25,7 +24,6 @@ from budget_pipeline.engine.signals import (
     entity_baselines,
     window_metrics,
 )
-from budget_pipeline.warehouse_schema import ensure_schema
 
 START = datetime(2024, 3, 1)
 DAYS = 14
@@ -55,39 +53,11 @@ def _rows() -> pl.DataFrame:
         conversions = rng.uniform(0.0, 2.0, n)
         estimated = rng.random(n) > 0.4
         frames.append(
-            pl.DataFrame(
-                {
-                    "ts": ts.filter(pl.Series(keep)),
-                    "campaign_id": f"c{i % 2}",
-                    "adset_id": adset,
-                    "spend": spend,
-                    "impressions": rng.integers(0, 900, n),
-                    "reach": rng.integers(0, 500, n),
-                    "clicks": rng.integers(0, 30, n),
-                    "conversions": conversions,
-                    "purchase_value": conversions * rng.uniform(5.0, 70.0, n),
-                    "conversions_est": np.where(estimated, conversions * 1.17, np.nan),
-                    "purchase_value_est": np.where(estimated, conversions * 41.3, np.nan),
-                }
+            adset_hours(
+                rng, ts.filter(pl.Series(keep)), f"c{i % 2}", adset, spend, conversions, estimated
             )
         )
-    return pl.concat(frames).with_columns(
-        date=pl.col("ts").dt.date(),
-        hour=pl.col("ts").dt.hour().cast(pl.Int8),
-        pulled_at=pl.col("ts"),
-        conversions_est=pl.col("conversions_est").fill_nan(None),  # not yet matured
-        purchase_value_est=pl.col("purchase_value_est").fill_nan(None),
-    )
-
-
-def _warehouse(path, rows: pl.DataFrame) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path))
-    ensure_schema(con)
-    con.register("frame", rows.to_arrow())
-    con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
-    con.unregister("frame")
-    insights_rollup.refresh(con)  # as the insights merge does
-    return con
+    return as_insights(frames)
 
 
 def _matured(rows: pl.DataFrame) -> pl.DataFrame:
@@ -183,7 +153,7 @@ def _assert_same(got: pl.DataFrame, want: pl.DataFrame) -> None:
 
 def test_windows_and_baselines_match_a_full_scan_reference(tmp_path):
     rows = _rows()
-    con = _warehouse(tmp_path / "warehouse.duckdb", rows)
+    con = warehouse(tmp_path / "warehouse.duckdb", rows)
 
     windows = window_metrics(con, AS_OFS, WINDOWS)
     _assert_same(windows, reference_windows(rows))
