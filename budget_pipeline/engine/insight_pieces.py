@@ -9,7 +9,8 @@ to the bit. The rollup also keeps each day's morning (hours 0-11), so a date cut
 of every bound they use; before they read, :func:`check_rollup` makes sure the rollup holds
 every hourly row of those days (a write that bypassed the ``insights`` merge would otherwise
 be read as missing days). It counts rows: a value changed in place by hand is not seen, so
-whoever edits ``insights`` directly rebuilds the rollup after (``budget-pipeline rollup``, or :func:`budget_pipeline.insights_rollup.refresh`).
+whoever edits ``insights`` directly rebuilds the rollup after (``budget-pipeline rollup``,
+or :func:`budget_pipeline.insights_rollup.refresh`).
 """
 
 from __future__ import annotations
