@@ -33,20 +33,21 @@ Fitting, from the holder's own daily history (:func:`fit_response_curves`):
   not cut short. Budgets that barely moved leave it at the prior; a history that varied spend
   shows a saturating holder as one (``elasticity_sd`` says how sure).
 
-Everything is vectorised over holders (polars), with the uncertainty kept: ``log_level_sd`` is
-the posterior standard deviation of ``log A_h`` at the holder's recent spend, ``elasticity_sd``
-that of ``e_h``.
+Everything is vectorised (numpy over each holder's run of days, :mod:`holder_runs`; polars
+per holder), with the uncertainty kept: ``log_level_sd`` is the posterior standard deviation of
+``log A_h`` at the holder's recent spend, ``elasticity_sd`` that of ``e_h``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
 import polars as pl
 
 from budget_pipeline import db
+from budget_pipeline.engine.holder_runs import holder_runs, reaches_share_of_week_median, run_starts
 from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
 
 VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
@@ -57,6 +58,7 @@ ELASTICITY_PRIOR_SD = 0.10  # how far one holder's curvature may sit from its po
 DAY_VAR = 0.03  # day-to-day variance of log efficiency (drift, weekday) around the curve
 ELASTICITY_RANGE = (0.1, 0.95)
 USUAL_SPEND = 0.8  # a day below this share of the last 7 days' median spend was cut short
+EPOCH = date(1970, 1, 1)  # a Date's physical value counts days from here
 
 DAILY: dict[str, pl.DataType] = {
     "holder_id": pl.Utf8(),
@@ -93,25 +95,28 @@ def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
 
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:
     """Ad-set days summed per budget holder (an ad set with its own budget, or its CBO
-    campaign). ``holders``: holder_id, entity_type ('adset' | 'campaign')."""
+    campaign). ``holders``: holder_id, entity_type ('adset' | 'campaign').
+
+    Each holder's days come together, oldest first: the order :func:`fit_response_curves`
+    reads without sorting. The ad sets' rows keep ``daily``'s order when it is already so (as
+    daily_performance returns them: ad set, then date), and are sorted otherwise."""
     campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"].implode()
-    in_cbo = pl.col("campaign_id").is_in(campaigns)
+    in_cbo = daily["campaign_id"].is_in(campaigns)
     sums = pl.col("spend", "conversions", "purchase_value")
     # an ad set holding its own budget has one row per day already: only CBO days are summed
     # (grouping every row cost as much as the rest of this function at 10k ad sets)
-    own = daily.filter(~in_cbo & pl.col("adset_id").is_in(holders["holder_id"].implode()))
-    cbo = daily.filter(in_cbo).group_by("campaign_id", "date").agg(sums.sum())
-    return (
-        pl.concat(
-            [
-                own.select(pl.col("adset_id").alias("holder_id"), "date", sums),
-                cbo.select(pl.col("campaign_id").alias("holder_id"), "date", sums),
-            ]
-        )
-        .select(list(DAILY))
-        .cast(DAILY)  # type: ignore[arg-type]
+    own = daily.select(pl.col("adset_id").alias("holder_id"), "date", sums).filter(
+        ~in_cbo & daily["adset_id"].is_in(holders["holder_id"].implode())
+    )
+    cbo = (
+        daily.filter(in_cbo)
+        .group_by("campaign_id", "date")
+        .agg(sums.sum())
+        .select(pl.col("campaign_id").alias("holder_id"), "date", sums)
         .sort("holder_id", "date")
     )
+    per_holder = pl.concat([holder_runs(own)[0], cbo]).select(list(DAILY))
+    return per_holder.cast(DAILY)  # type: ignore[arg-type]
 
 
 def fit_response_curves(
@@ -122,8 +127,9 @@ def fit_response_curves(
     half_life_days: float = 7.0,
     elasticity: dict[str, float] | None = None,
 ) -> pl.DataFrame:
-    """One curve per holder (CURVES), pooled within its pool. ``daily`` is :data:`DAILY`;
-    ``holders``: holder_id, pool (a holder without days gets its pool's level)."""
+    """One curve per holder (CURVES), pooled within its pool. ``daily`` is :data:`DAILY`
+    (read fastest grouped by holder, as :func:`holder_daily` returns it); ``holders``:
+    holder_id, pool (a holder without days gets its pool's level)."""
     elasticity = elasticity or {}
     pools = holders.select("holder_id", "pool").unique("holder_id")
     e_frame = pl.DataFrame({"pool": pools["pool"].unique().sort()}).with_columns(
@@ -131,46 +137,41 @@ def fit_response_curves(
             elasticity, default=DEFAULT_ELASTICITY, return_dtype=pl.Float64
         )
     )
-    rows = (
-        daily.join(pools, on="holder_id", how="inner")
-        .join(e_frame, on="pool", how="left")
-        .filter(pl.col("spend") > 0)
-        .with_columns(  # the holder's mean order value over its days
-            mean_order=pl.col("purchase_value").sum().over("holder_id")
-            / pl.col("conversions").sum().over("holder_id").clip(1e-9, None)
-        )
+    # The row work runs over each holder's run of days with spend (numpy, in row order), not
+    # its id: ids and pools are joined per holder (one not in ``holders`` has no pool: dropped).
+    daily, run = holder_runs(daily)
+    per_run = (
+        pl.DataFrame({"holder_id": daily["holder_id"][run_starts(run.to_numpy())]})
+        .with_row_index("run")
+        .join(pools, on="holder_id", how="left", maintain_order="left")
+        .join(e_frame, on="pool", how="left", maintain_order="left")
     )
-    curvature = _curvature(rows)
-    today = as_of.date()
+    spend = daily["spend"].to_numpy()
+    spent = spend > 0
+    columns = {
+        "run": run.to_numpy(),
+        "age": (as_of.date() - EPOCH).days - daily["date"].to_physical().to_numpy().astype(float),
+        "spend": spend,
+        "conversions": _values(daily, "conversions", spent),
+        "value": _values(daily, "purchase_value", spent),
+    }
+    if not spent.all():
+        columns = {name: values[spent] for name, values in columns.items()}
+    runs = columns.pop("run")
+    first = run_starts(runs)
+    sums = _holder_sums(
+        first,
+        **columns,
+        prior_e=per_run["prior_e"].to_numpy()[runs[first]],
+        half_life_days=half_life_days,
+    )
     weighted = (
-        rows.join(curvature.select("holder_id", "e"), on="holder_id", how="left")
-        .with_columns(
-            w=pl.lit(0.5).pow(
-                (pl.lit(today) - pl.col("date")).dt.total_days().cast(pl.Float64) / half_life_days
-            )
-        )
-        .group_by("holder_id")
-        .agg(
-            days=pl.len().cast(pl.Int64),
-            weight=pl.col("w").sum(),
-            exposure=(pl.col("w") * pl.col("spend").pow(pl.col("e"))).sum(),
-            value=(pl.col("w") * pl.col("purchase_value")).sum(),
-            # a day's value less its purchases at the holder's mean order value: its
-            # square per purchase estimates the variance of one purchase's value
-            order_var=(
-                pl.col("w")
-                * (pl.col("purchase_value") - pl.col("conversions") * pl.col("mean_order")).pow(2)
-            ).sum()
-            / (pl.col("w") * pl.col("conversions")).sum().clip(1e-9, None),
-            mean_order=pl.col("mean_order").first(),
-            conversions=(pl.col("w") * pl.col("conversions")).sum(),
-            spend=(pl.col("w") * pl.col("spend")).sum(),
-        )
+        pl.DataFrame({"run": runs[first], **sums}, schema_overrides={"run": pl.UInt32})
+        .join(per_run.filter(pl.col("pool").is_not_null()), on="run")
+        .drop("run", "prior_e")
     )
-    aov = (
-        weighted.join(pools, on="holder_id")
-        .group_by("pool")
-        .agg(aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None))
+    aov = weighted.group_by("pool").agg(
+        aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None)
     )
     # one purchase's value spreads at least VALUE_CV; more where the holder's own orders do
     # (one bulk order is then as much evidence as its share of the value, not a day's worth)
@@ -179,8 +180,7 @@ def fit_response_curves(
         (pl.col("order_var") / pl.col("mean_order").pow(2).clip(1e-9, None)).fill_nan(0.0),
     )
     own = (
-        weighted.join(pools, on="holder_id")
-        .join(aov, on="pool")
+        weighted.join(aov, on="pool")
         .with_columns(
             # half a purchase at the pool's average value keeps log() finite for a holder with none
             own_log_level=(pl.col("value") + 0.5 * pl.col("aov")).clip(1e-9, None).log()
@@ -193,7 +193,6 @@ def fit_response_curves(
     frame = (
         pools.join(e_frame, on="pool", how="left")
         .join(own, on="holder_id", how="left")
-        .join(curvature.select("holder_id", "e", "e_sd"), on="holder_id", how="left")
         .with_columns(
             elasticity=pl.col("e").fill_null(pl.col("prior_e")),
             elasticity_sd=pl.col("e_sd").fill_null(ELASTICITY_PRIOR_SD),
@@ -242,7 +241,78 @@ def fit_response_curves(
     return out.select(list(CURVES)).cast(CURVES).sort("pool", "holder_id")  # type: ignore[arg-type]
 
 
-def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
+def _values(daily: pl.DataFrame, column: str, spent: np.ndarray) -> np.ndarray:
+    """``daily[column]`` as numbers: missing on a day with spend is bad input, not a zero (on
+    a day without, it is never read)."""
+    values = daily[column]
+    if values.null_count() and values.filter(pl.Series(spent)).null_count():
+        rows = daily.filter(values.is_null() & pl.Series(spent)).head(3).to_dicts()
+        raise ValueError(f"daily {column}: null on a day with spend, e.g. {rows}")
+    return values.cast(pl.Float64).to_numpy()
+
+
+def _holder_sums(
+    first: np.ndarray,
+    *,
+    age: np.ndarray,
+    spend: np.ndarray,
+    conversions: np.ndarray,
+    value: np.ndarray,
+    prior_e: np.ndarray,
+    half_life_days: float,
+) -> dict[str, np.ndarray]:
+    """Per holder (``first``: its first row; rows grouped by holder, dates ascending; ``age``:
+    each day's age in days), its days with spend summed as the fit reads them: recency weights
+    ``0.5 ** (age / half_life_days)``, the curvature ``e`` (:func:`_curvature`) and the
+    weighted sums of spend, spend ** e, value and purchases."""
+    size = np.diff(np.r_[first, spend.size])
+
+    def total(x: np.ndarray) -> np.ndarray:  # per holder
+        return np.add.reduceat(x, first) if first.size else x[:0]
+
+    # the holder's mean order value and purchases per day, over its days
+    mean_order = total(value) / np.maximum(total(conversions), 1e-9)
+    per_day = total(conversions) / size
+    e, e_sd = _curvature(first, age, spend, value, mean_order, per_day, prior_e)
+    w = _recency_weights(age, half_life_days)
+    purchases = total(w * conversions)
+    return {
+        "days": size.astype(np.int64),
+        "weight": total(w),
+        "exposure": total(w * spend ** np.repeat(e, size)),
+        "value": total(w * value),
+        # a day's value less its purchases at the holder's mean order value: its
+        # square per purchase estimates the variance of one purchase's value
+        "order_var": total(w * (value - conversions * np.repeat(mean_order, size)) ** 2)
+        / np.maximum(purchases, 1e-9),
+        "mean_order": mean_order,
+        "conversions": purchases,
+        "spend": total(w * spend),
+        "e": e,
+        "e_sd": e_sd,
+    }
+
+
+def _recency_weights(age: np.ndarray, half_life_days: float) -> np.ndarray:
+    """``0.5 ** (age / half_life_days)``, worked out once per day of age (an unknown one, NaN,
+    weighs 0: it adds to no weighted sum)."""
+    known = ~np.isnan(age)
+    if not known.any():
+        return np.zeros(age.size)
+    youngest, oldest = age[known].min(), age[known].max()
+    per_day = 0.5 ** (np.arange(youngest, oldest + 1) / half_life_days)
+    return np.where(known, per_day[np.where(known, age - youngest, 0).astype(np.intp)], 0.0)
+
+
+def _curvature(
+    first: np.ndarray,
+    age: np.ndarray,
+    spend: np.ndarray,
+    value: np.ndarray,
+    mean_order: np.ndarray,
+    per_day: np.ndarray,
+    prior_e: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per holder: posterior mean ``e`` and sd ``e_sd`` of its curvature, combining the pool's
     prior ``prior_e`` (sd ``ELASTICITY_PRIOR_SD``) with the slope of day-to-day changes: how
     much log value moved from one day to the next when log spend did (each pair of days weighed
@@ -254,50 +324,25 @@ def _curvature(rows: pl.DataFrame) -> pl.DataFrame:
     day cut short by a pause or a launch delivers less *because* it went badly, not the other
     way round."""
     prior_precision = 1.0 / ELASTICITY_PRIOR_SD**2
+    size = np.diff(np.r_[first, spend.size])
+    x = np.log(spend)
+    # half a purchase keeps a day without purchases on the log scale
+    y = np.log(np.maximum(value + 0.5 * np.repeat(mean_order, size), 1e-9))
+    # a difference of two days carries both days' purchase noise
+    precision = 1.0 / (2.0 * (1.0 + VALUE_CV**2) / (per_day + 0.5) + DAY_VAR)
+    usual = reaches_share_of_week_median(spend, first, USUAL_SPEND)
+    pair = np.zeros(spend.size, dtype=bool)  # the day and the one before, both usual
+    pair[1:] = usual[1:] & usual[:-1] & (age[:-1] - age[1:] == 1)
+    pair[first] = False  # a holder's first day has none before
+    dx = np.zeros(spend.size)
+    dy = np.zeros(spend.size)
+    dx[pair] = (x[1:] - x[:-1])[pair[1:]]
+    dy[pair] = (y[1:] - y[:-1])[pair[1:]]
+    sxx = precision * (np.add.reduceat(dx * dx, first) if first.size else x[:0])
+    sxy = precision * (np.add.reduceat(dx * dy, first) if first.size else x[:0])
     lo, hi = ELASTICITY_RANGE
-    per_holder = pl.col("holder_id")
-
-    def previous(column: str) -> pl.Expr:  # the holder's day before (rows sorted by holder, date)
-        return pl.when(pl.col("same_holder")).then(pl.col(column).shift(1))
-
-    usual = pl.col("spend") >= USUAL_SPEND * pl.col("spend").rolling_median(7, min_samples=1).over(
-        per_holder
-    )
-    both = pl.col("usual") & previous("usual")
-    consecutive = (pl.col("date") - previous("date")).dt.total_days() == 1
-    return (
-        rows.sort("holder_id", "date")
-        .with_columns(
-            usual=usual,
-            per_day=pl.col("conversions").mean().over(per_holder),
-            same_holder=(per_holder == per_holder.shift(1)).fill_null(False),
-        )
-        .with_columns(
-            x=pl.col("spend").log(),
-            # half a purchase keeps a day without purchases on the log scale
-            y=(pl.col("purchase_value") + 0.5 * pl.col("mean_order")).clip(1e-9, None).log(),
-            # a difference of two days carries both days' purchase noise
-            precision=1.0 / (2.0 * (1.0 + VALUE_CV**2) / (pl.col("per_day") + 0.5) + DAY_VAR),
-        )
-        .with_columns(
-            dx=pl.col("x") - previous("x"),
-            dy=pl.col("y") - previous("y"),
-            pair=(both & consecutive).fill_null(False),
-        )
-        .group_by("holder_id")
-        .agg(
-            prior_e=pl.col("prior_e").first(),
-            sxx=(pl.col("precision") * pl.col("dx").pow(2)).filter(pl.col("pair")).sum(),
-            sxy=(pl.col("precision") * pl.col("dx") * pl.col("dy")).filter(pl.col("pair")).sum(),
-        )
-        .with_columns(
-            e=(
-                (prior_precision * pl.col("prior_e") + pl.col("sxy"))
-                / (prior_precision + pl.col("sxx"))
-            ).clip(lo, hi),
-            e_sd=(1.0 / (prior_precision + pl.col("sxx"))).sqrt(),
-        )
-    )
+    e = np.clip((prior_precision * prior_e + sxy) / (prior_precision + sxx), lo, hi)
+    return e, np.sqrt(1.0 / (prior_precision + sxx))
 
 
 def log_marginal(curves: pl.DataFrame, budget_major: np.ndarray) -> np.ndarray:
