@@ -91,7 +91,8 @@ CURVES: dict[str, pl.DataType] = {
 
 def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> pl.DataFrame:
     """Per ad set and day, over the ``days`` whole days before ``as_of``: spend, conversions
-    and purchase value (attribution-matured estimates)."""
+    and purchase value (attribution-matured estimates), in no particular order (sorting them
+    cost half the query; :func:`holder_daily` and :func:`holder_curves` group them)."""
     start = as_of - timedelta(days=days)
     check_rollup(con, start, as_of)
     params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
