@@ -2,7 +2,10 @@
 -- $days whole days before $as_of (the response curves' data). Whole days come as they are
 -- from insights_daily; only the dates in $edge_dates (those of $as_of and of the start when
 -- they are not midnights) are summed from their hours in insights. Sums in DECIMAL(38,10):
--- exact, so the same in any order and split (DuckDB's parallel float sum is not).
+-- exact, so the same in any order and split (DuckDB's parallel float sum is not). Rows come
+-- in no particular order: the response curves group them per budget holder on integer keys
+-- (holder_runs.holder_days), cheaper than sorting them here by ad set id (40 of 75 ms at 10k
+-- ad sets).
 WITH bounds AS (
     SELECT
         CAST($as_of AS TIMESTAMP) - to_days(CAST($days AS INTEGER)) AS lo,
@@ -33,5 +36,4 @@ FROM insights
 WHERE ts >= (SELECT lo FROM bounds)
   AND ts < (SELECT hi FROM bounds)
   AND list_contains($edge_dates::DATE[], date)
-GROUP BY adset_id, date
-ORDER BY adset_id, date;
+GROUP BY adset_id, date;

@@ -2,10 +2,12 @@
 
 The response curves read a holder's days in date order (the day before, the last week's
 median), so their rows must come grouped. Sorting half a million rows by a string id costs
-more than the rest of the fit at 10k ad sets, and the rows nearly always come grouped already
-(daily_performance orders by ad set and date): :func:`holder_runs` checks that in one pass and
-sorts only a frame that is not, and the work then keys on each holder's run of rows (an
-integer, in row order) instead of its id."""
+more than the rest of the fit at 10k ad sets. :func:`holder_days` groups the ad-set days of
+``daily_performance`` (in no particular order) per holder on integer keys: each row's holder
+number (one hash lookup of its ad set) and its day, placed in one pass when no holder has two
+rows a day; the work then keys on each holder's run of rows (an integer, in row order) instead
+of its id. :func:`holder_runs` does the same for a per-holder frame: it checks in one pass that
+the rows come grouped and sorts only a frame that does not."""
 
 from __future__ import annotations
 
@@ -13,6 +15,136 @@ import numpy as np
 import polars as pl
 
 WEEK = 7  # days in the window of :func:`reaches_share_of_week_median`
+SUMS = ("spend", "conversions", "purchase_value")
+HOLDER_DAYS: dict[str, pl.DataType] = {
+    "run": pl.UInt32(),
+    "date": pl.Date(),
+    "spend": pl.Float64(),
+    "conversions": pl.Float64(),
+    "purchase_value": pl.Float64(),
+}
+
+
+def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Ad-set days (adset_id, campaign_id, date and :data:`SUMS`, in any order) per budget
+    holder (``holders``: holder_id, entity_type 'adset' | 'campaign'): an ad set holding its
+    own budget keeps its rows, a CBO campaign's days are summed over its ad sets.
+
+    Returns :data:`HOLDER_DAYS`, each holder's rows together and oldest first (the ad sets by
+    id, then the campaigns by id; an unknown day first), ``run`` numbering the holders 0, 1,
+    ... in row order; and each run's holder id. An ad set's rows pass as they are (two rows of
+    one day stay two, in their order); a campaign's day sums its ad sets' in id order
+    (:func:`_kahan_sums`, as the old polars group sum). A row neither kind holds is left out."""
+    dates = daily["date"].cast(pl.Date)
+    day = dates.to_physical().cast(pl.Int64)  # an unknown day before every known one
+    day = day.fill_null(day.min() - 1 if day.null_count() < day.len() else 0)
+    ids = holders["holder_id"].drop_nulls().unique().sort()
+    campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
+    campaigns = campaigns.drop_nulls().unique().sort()
+    in_cbo = daily["campaign_id"].is_in(campaigns.implode())
+    number = _numbers(daily["adset_id"], ids)
+    rows, holder, run = _by_holder_and_day(
+        number, day, (~in_cbo & number.is_not_null()).fill_null(False), ids.len()
+    )
+    own = {"run": run, "date": _gather(dates, rows)} | {n: _gather(daily[n], rows) for n in SUMS}
+    # a campaign's ad sets: by campaign, day and ad set id, each day's summed
+    day = day.to_numpy()
+    rows = np.flatnonzero(in_cbo.fill_null(False).to_numpy())
+    adsets = daily["adset_id"].gather(rows)
+    adset = _numbers(adsets, adsets.drop_nulls().unique().sort()).fill_null(-1).to_numpy()
+    campaign = _numbers(daily["campaign_id"].gather(rows), campaigns).to_numpy()
+    order = np.lexsort((adset, day[rows], campaign))
+    rows, campaign = rows[order], campaign[order]
+    first = run_starts(campaign * (int(day.max(initial=0) - day.min(initial=0)) + 1) + day[rows])
+    cbo_run = _run_numbers(campaign[first])
+    cbo = {
+        "run": cbo_run + (int(run[-1]) + 1 if run.size else 0),
+        "date": dates.gather(rows[first]),
+    } | {name: _kahan_sums(daily[name].gather(rows), first) for name in SUMS}
+    days = pl.concat([pl.DataFrame(part).select(list(HOLDER_DAYS)) for part in (own, cbo)]).cast(
+        HOLDER_DAYS
+    )  # type: ignore[arg-type]
+    run_ids = pl.concat(
+        [
+            ids.gather(holder),
+            campaigns.gather(campaign[first][run_starts(cbo_run)]),
+        ]
+    )
+    if run_ids.n_unique() < run_ids.len():  # an ad set's id is also a CBO campaign's
+        frame, runs = holder_runs(days.with_columns(holder_id=run_ids.gather(days["run"])))
+        run_ids = frame["holder_id"].gather(run_starts(runs.to_numpy()))
+        days = frame.with_columns(run=runs).select(list(HOLDER_DAYS))
+    return days, run_ids
+
+
+def _run_numbers(keys: np.ndarray) -> np.ndarray:
+    """0, 1, ... per run of equal ``keys``."""
+    run = np.zeros(keys.size, dtype=np.uint32)
+    np.cumsum(keys[1:] != keys[:-1], out=run[1:])
+    return run
+
+
+def _numbers(values: pl.Series, ids: pl.Series) -> pl.Series:
+    """Each value's position in ``ids`` (distinct), null where it is none of them."""
+    lookup = pl.DataFrame({values.name: ids, "number": np.arange(ids.len(), dtype=np.int64)})
+    return values.to_frame().join(lookup, on=values.name, how="left", maintain_order="left")[
+        "number"
+    ]
+
+
+def _kahan_sums(values: pl.Series, first: np.ndarray) -> np.ndarray:
+    """The sum of each run of ``values`` (runs starting at ``first``): compensated (Kahan), in
+    row order, missing values skipped (0 for none), as polars sums a group spread over a frame
+    (the CBO days the old code summed: the same to the bit at 10k ad sets and in the tests).
+    One step per row of the longest run (a campaign's ad sets), over every run at once."""
+    x = values.cast(pl.Float64).to_numpy()
+    known = values.is_not_null().to_numpy()
+    size = np.diff(np.r_[first, x.size])
+    total, carry = np.zeros(first.size), np.zeros(first.size)
+    for step in range(int(size.max(initial=0))):
+        run = np.flatnonzero(size > step)
+        row = first[run] + step
+        run, row = run[known[row]], row[known[row]]
+        y = x[row] - carry[run]
+        t = total[run] + y
+        carry[run] = (t - total[run]) - y
+        total[run] = t
+    return total
+
+
+def _gather(values: pl.Series, rows: np.ndarray) -> pl.Series:
+    """``values[rows]``, in numpy where no value is missing (a third of polars' time)."""
+    if values.null_count() or not (values.dtype.is_numeric() or values.dtype.is_temporal()):
+        return values.gather(rows)
+    return pl.Series(values.name, values.to_physical().to_numpy()[rows]).cast(values.dtype)
+
+
+def _by_holder_and_day(
+    number: pl.Series, day: pl.Series, keep: pl.Series, holders: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows ``keep`` selects sorted by holder ``number`` (0 .. ``holders`` - 1), then
+    ``day``, rows of equal keys in their order; each holder's number and each row's run.
+
+    Each row is put in its (holder, day) cell in one pass where no two share one (an ad set's
+    days), sorted (stable) otherwise or where the cells would far outnumber the rows. Few and
+    narrow arrays: at 10k ad sets fresh memory costs as much as the work (page faults)."""
+    rows = keep.arg_true().to_numpy()
+    if not rows.size:
+        return rows, rows, rows.astype(np.uint32)
+    lo, span = day.min(), day.max() - day.min() + 1
+    key = (number * span + (day - lo)).filter(keep).to_numpy()
+    none, per_holder = np.iinfo(np.uint32).max, None
+    if holders * span <= 4 * rows.size + 4096 and rows.size < none:
+        slot = np.full(holders * span, none, dtype=np.uint32)
+        slot[key] = rows
+        taken = slot != none
+        if np.count_nonzero(taken) == rows.size:  # no cell taken twice
+            rows, per_holder = slot[taken], taken.reshape(holders, span).sum(axis=1)
+    if per_holder is None:
+        rows, per_holder = rows[np.argsort(key, kind="stable")], np.bincount(key // span)
+    holder = np.flatnonzero(per_holder)
+    run = np.repeat(np.arange(holder.size, dtype=np.uint32), per_holder[holder])
+    return rows, holder, run
 
 
 def holder_runs(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:

@@ -47,7 +47,12 @@ import numpy as np
 import polars as pl
 
 from budget_pipeline import db
-from budget_pipeline.engine.holder_runs import holder_runs, reaches_share_of_week_median, run_starts
+from budget_pipeline.engine.holder_runs import (
+    holder_days,
+    holder_runs,
+    reaches_share_of_week_median,
+    run_starts,
+)
 from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
 
 VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
@@ -86,7 +91,8 @@ CURVES: dict[str, pl.DataType] = {
 
 def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> pl.DataFrame:
     """Per ad set and day, over the ``days`` whole days before ``as_of``: spend, conversions
-    and purchase value (attribution-matured estimates)."""
+    and purchase value (attribution-matured estimates), in no particular order (sorting them
+    cost half the query; :func:`holder_daily` and :func:`holder_curves` group them)."""
     start = as_of - timedelta(days=days)
     check_rollup(con, start, as_of)
     params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
@@ -95,28 +101,27 @@ def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
 
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:
     """Ad-set days summed per budget holder (an ad set with its own budget, or its CBO
-    campaign). ``holders``: holder_id, entity_type ('adset' | 'campaign').
+    campaign), :data:`DAILY`. ``holders``: holder_id, entity_type ('adset' | 'campaign').
 
-    Each holder's days come together, oldest first: the order :func:`fit_response_curves`
-    reads without sorting. The ad sets' rows keep ``daily``'s order when it is already so (as
-    daily_performance returns them: ad set, then date), and are sorted otherwise."""
-    campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"].implode()
-    in_cbo = daily["campaign_id"].is_in(campaigns)
-    sums = pl.col("spend", "conversions", "purchase_value")
-    # an ad set holding its own budget has one row per day already: only CBO days are summed
-    # (grouping every row cost as much as the rest of this function at 10k ad sets)
-    own = daily.select(pl.col("adset_id").alias("holder_id"), "date", sums).filter(
-        ~in_cbo & daily["adset_id"].is_in(holders["holder_id"].implode())
-    )
-    cbo = (
-        daily.filter(in_cbo)
-        .group_by("campaign_id", "date")
-        .agg(sums.sum())
-        .select(pl.col("campaign_id").alias("holder_id"), "date", sums)
-        .sort("holder_id", "date")
-    )
-    per_holder = pl.concat([holder_runs(own)[0], cbo]).select(list(DAILY))
-    return per_holder.cast(DAILY)  # type: ignore[arg-type]
+    Each holder's days come together, oldest first (:func:`holder_runs.holder_days`): the
+    order :func:`fit_response_curves` reads without sorting."""
+    days, ids = holder_days(daily, holders)
+    return days.with_columns(holder_id=ids.gather(days["run"])).select(list(DAILY))
+
+
+def holder_curves(
+    daily: pl.DataFrame,
+    holders: pl.DataFrame,
+    *,
+    as_of: datetime,
+    half_life_days: float = 7.0,
+    elasticity: dict[str, float] | None = None,
+) -> pl.DataFrame:
+    """``fit_response_curves(holder_daily(daily, holders), holders, ...)`` straight from the
+    ad-set days (daily_performance, in any order), without the per-holder frame of ids.
+    ``holders``: holder_id, entity_type, pool."""
+    days, ids = holder_days(daily, holders)
+    return _fit(days, ids, holders, as_of, half_life_days, elasticity or {})
 
 
 def fit_response_curves(
@@ -130,7 +135,22 @@ def fit_response_curves(
     """One curve per holder (CURVES), pooled within its pool. ``daily`` is :data:`DAILY`
     (read fastest grouped by holder, as :func:`holder_daily` returns it); ``holders``:
     holder_id, pool (a holder without days gets its pool's level)."""
-    elasticity = elasticity or {}
+    daily, run = holder_runs(daily)
+    ids = daily["holder_id"].gather(run_starts(run.to_numpy()))
+    days = daily.select(list(DAILY)[1:]).with_columns(run=run)
+    return _fit(days, ids, holders, as_of, half_life_days, elasticity or {})
+
+
+def _fit(
+    daily: pl.DataFrame,
+    ids: pl.Series,
+    holders: pl.DataFrame,
+    as_of: datetime,
+    half_life_days: float,
+    elasticity: dict[str, float],
+) -> pl.DataFrame:
+    """The fit over each holder's run of days: ``daily`` (run, date, spend, conversions,
+    purchase_value) grouped by run, oldest first; ``ids`` each run's holder id."""
     pools = holders.select("holder_id", "pool").unique("holder_id")
     e_frame = pl.DataFrame({"pool": pools["pool"].unique().sort()}).with_columns(
         prior_e=pl.col("pool").replace_strict(
@@ -139,9 +159,9 @@ def fit_response_curves(
     )
     # The row work runs over each holder's run of days with spend (numpy, in row order), not
     # its id: ids and pools are joined per holder (one not in ``holders`` has no pool: dropped).
-    daily, run = holder_runs(daily)
+    run = daily["run"]
     per_run = (
-        pl.DataFrame({"holder_id": daily["holder_id"][run_starts(run.to_numpy())]})
+        pl.DataFrame({"holder_id": ids})
         .with_row_index("run")
         .join(pools, on="holder_id", how="left", maintain_order="left")
         .join(e_frame, on="pool", how="left", maintain_order="left")
@@ -152,8 +172,8 @@ def fit_response_curves(
         "run": run.to_numpy(),
         "age": (as_of.date() - EPOCH).days - daily["date"].to_physical().to_numpy().astype(float),
         "spend": spend,
-        "conversions": _values(daily, "conversions", spent),
-        "value": _values(daily, "purchase_value", spent),
+        "conversions": _values(daily, ids, "conversions", spent),
+        "value": _values(daily, ids, "purchase_value", spent),
     }
     if not spent.all():
         columns = {name: values[spent] for name, values in columns.items()}
@@ -241,12 +261,13 @@ def fit_response_curves(
     return out.select(list(CURVES)).cast(CURVES).sort("pool", "holder_id")  # type: ignore[arg-type]
 
 
-def _values(daily: pl.DataFrame, column: str, spent: np.ndarray) -> np.ndarray:
+def _values(daily: pl.DataFrame, ids: pl.Series, column: str, spent: np.ndarray) -> np.ndarray:
     """``daily[column]`` as numbers: missing on a day with spend is bad input, not a zero (on
     a day without, it is never read)."""
     values = daily[column]
     if values.null_count() and values.filter(pl.Series(spent)).null_count():
-        rows = daily.filter(values.is_null() & pl.Series(spent)).head(3).to_dicts()
+        bad = daily.filter(values.is_null() & pl.Series(spent)).head(3)
+        rows = bad.with_columns(holder_id=ids.gather(bad["run"])).select(list(DAILY)).to_dicts()
         raise ValueError(f"daily {column}: null on a day with spend, e.g. {rows}")
     return values.cast(pl.Float64).to_numpy()
 
@@ -301,6 +322,8 @@ def _recency_weights(age: np.ndarray, half_life_days: float) -> np.ndarray:
         return np.zeros(age.size)
     youngest, oldest = age[known].min(), age[known].max()
     per_day = 0.5 ** (np.arange(youngest, oldest + 1) / half_life_days)
+    if known.all():
+        return per_day[(age - youngest).astype(np.intp)]
     return np.where(known, per_day[np.where(known, age - youngest, 0).astype(np.intp)], 0.0)
 
 
@@ -336,8 +359,8 @@ def _curvature(
     pair[first] = False  # a holder's first day has none before
     dx = np.zeros(spend.size)
     dy = np.zeros(spend.size)
-    dx[pair] = (x[1:] - x[:-1])[pair[1:]]
-    dy[pair] = (y[1:] - y[:-1])[pair[1:]]
+    np.subtract(x[1:], x[:-1], out=dx[1:], where=pair[1:])
+    np.subtract(y[1:], y[:-1], out=dy[1:], where=pair[1:])
     sxx = precision * (np.add.reduceat(dx * dx, first) if first.size else x[:0])
     sxy = precision * (np.add.reduceat(dx * dy, first) if first.size else x[:0])
     lo, hi = ELASTICITY_RANGE

@@ -107,7 +107,7 @@ def test_day_pieces_give_the_hourly_sums_to_the_bit(
             window_metrics(con, points, windows),
             entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=pairs),
             entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=lookbacks[0]),
-            daily_performance(con, as_of, curve_days),
+            daily_performance(con, as_of, curve_days).sort("adset_id", "date"),  # no order
         )
 
     pieces = decide()

@@ -1,7 +1,7 @@
 """Issue 11: the response-curve fit keys its row work on each holder's run of rows instead of
 string ids, and sorts only what does not already come grouped. It must give the old fit's
 numbers (tests/response_curves_oracle.py) on any data, in any row order, and on the per-day
-windows the counterfactual fits; and daily_performance's order must be the one it reads as is."""
+windows the counterfactual fits (daily_performance's rows, in no order: test_holder_days)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 import response_curves_oracle as oracle
-from hourly_insights import START, random_hours, warehouse
 
 from budget_pipeline.engine.holder_runs import holder_runs, reaches_share_of_week_median, run_starts
 from budget_pipeline.engine.response_curves import (
     CURVES,
     DAILY,
-    daily_performance,
     fit_response_curves,
     holder_daily,
 )
@@ -199,16 +197,3 @@ def test_usual_days_are_polars_rolling_median_rule_to_the_bit():
         )
         got = reaches_share_of_week_median(spend, run_starts(runs), 0.8)
         assert got.dtype == np.bool_ and (got == want).all(), trial
-
-
-def test_daily_performance_comes_in_the_order_the_fit_reads_as_is(tmp_path):
-    """Ad set, then date: every ad set's days together, oldest first, so holder_daily passes
-    the own-budget ad sets' rows on without sorting them."""
-    con = warehouse(tmp_path / "w.duckdb", random_hours(11, 30, adsets=7))
-    for as_of, days in ((START + timedelta(days=29, hours=13), 20), (START + timedelta(30), 28)):
-        daily = daily_performance(con, as_of, days)
-        assert daily.height > 100 and daily["adset_id"].n_unique() == 7
-        assert daily.equals(daily.sort("adset_id", "date"))
-        own = daily.select(pl.col("adset_id").alias("holder_id"), "date")
-        assert holder_runs(own)[0] is own
-    con.close()

@@ -68,7 +68,7 @@ def _decision_inputs(con: duckdb.DuckDBPyConnection, threads: int) -> list[pl.Da
     return [
         window_metrics(con, AS_OFS, [24, 48, 72, 168]),
         entity_baselines(con, AS_OFS, baseline_days=7, lookback_hours=72),
-        daily_performance(con, AS_OFS[-1], 14),
+        daily_performance(con, AS_OFS[-1], 14).sort("adset_id", "date"),  # in no order
     ]
 
 
