@@ -307,6 +307,15 @@ def firing_history(
     )
 
 
+def _with_state(conditions: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
+    """``conditions`` left-joined with the ``state`` of their (entity, trigger); a first
+    evaluation (no state) skips the join of two string keys."""
+    if state.height:
+        return conditions.join(state, on=_KEYS, how="left")
+    carried = [c for c in state.columns if c not in _KEYS]
+    return conditions.with_columns(pl.lit(None, dtype=state.schema[c]).alias(c) for c in carried)
+
+
 def _advance(
     scores: pl.DataFrame, windows: pl.DataFrame, state: pl.DataFrame, config: PoolsConfig
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -319,8 +328,7 @@ def _advance(
     for as_of in conditions["as_of"].unique().sort().to_list():
         now = pl.lit(as_of, dtype=pl.Datetime("us"))
         step = (
-            conditions.filter(pl.col("as_of") == as_of)
-            .join(state, on=_KEYS, how="left")
+            _with_state(conditions.filter(pl.col("as_of") == as_of), state)
             .filter(pl.col("last_eval_at").is_null() | (pl.col("last_eval_at") < now))
             .with_columns(
                 continues=(
@@ -353,7 +361,10 @@ def _advance(
             )
         )
         updated = conform(step, TRIGGER_STATE)
-        state = pl.concat([state.join(updated, on=_KEYS, how="anti"), updated])
+        if state.height:
+            state = pl.concat([state.join(updated, on=_KEYS, how="anti"), updated])
+        else:  # a first evaluation: nothing to carry over
+            state = updated
         fired.append(step.filter(pl.col("fire")).select("entity_id", "pool", "trigger", "as_of"))
 
     state = state.sort(_KEYS)
