@@ -54,7 +54,7 @@ from budget_pipeline.engine.holders import (
     with_min_budget,
     with_scores,
 )
-from budget_pipeline.engine.plan_text import allocation_reason, plan_id_for
+from budget_pipeline.engine.plan_text import allocation_reasons, plan_id_for
 from budget_pipeline.money import to_minor
 
 PROPOSALS: dict[str, pl.DataType] = {
@@ -230,6 +230,8 @@ def _finish(frame: pl.DataFrame, config: PoolsConfig, cap_pct: float) -> pl.Data
         .then(wanted_target)
         .otherwise(pl.col("new_budget")),
         pause=is_pause,
-        reason=allocation_reason(config.currency, num(cap_pct), config.settings.cross_tier_margin),
+        reason=allocation_reasons(
+            frame, config.currency, num(cap_pct), config.settings.cross_tier_margin
+        ),
         plan_id=pl.lit(""),
     )

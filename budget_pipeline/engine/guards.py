@@ -27,14 +27,28 @@ from budget_pipeline.config.pools import PoolsConfig
 _BUDGETS = ("old_budget", "new_budget", "delta", "target_budget")
 
 
-def _sorted_by_entity(check: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
-    """Violations in entity order, so reports and tests read the same every run."""
+def _guard(
+    *required: str, by_entity: bool = True
+) -> Callable[[Callable[..., pl.DataFrame]], Callable[..., pl.DataFrame]]:
+    """A check of a plan: it validates the plan first (``required`` columns) and lists
+    violations in entity order (``by_entity``), so reports and tests read the same every run.
+    The unvalidated body stays as ``.on_valid`` for :func:`plan_violations`, which validates
+    once for every check instead of once per check."""
 
-    @functools.wraps(check)
-    def wrapper(*args: Any, **kwargs: Any) -> pl.DataFrame:
-        return check(*args, **kwargs).sort("entity_id")
+    def decorate(body: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
+        def on_valid(plan: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+            found = body(plan, *args, **kwargs)
+            return found.sort("entity_id") if by_entity else found
 
-    return wrapper
+        @functools.wraps(body)
+        def check(plan: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+            validate_plan(plan, required)
+            return on_valid(plan, *args, **kwargs)
+
+        check.on_valid = on_valid  # type: ignore[attr-defined]
+        return check
+
+    return decorate
 
 
 def validate_plan(plan: pl.DataFrame, required: tuple[str, ...] = ()) -> None:
@@ -86,7 +100,11 @@ def validate_plan(plan: pl.DataFrame, required: tuple[str, ...] = ()) -> None:
 
 def check_floors(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
     """Pools that end below their floor *and* below where they started."""
-    totals = _pool_bounds(plan, config)
+    validate_plan(plan, ("pool", "pause"))
+    return _floors(_pool_bounds(plan, config))
+
+
+def _floors(totals: pl.DataFrame) -> pl.DataFrame:
     return totals.filter(
         (pl.col("after") < pl.col("floor")) & (pl.col("after") < pl.col("before"))
     ).select(
@@ -107,7 +125,11 @@ def check_floors(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
 
 def check_ceilings(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
     """Pools that end above their ceiling *and* above where they started."""
-    totals = _pool_bounds(plan, config)
+    validate_plan(plan, ("pool", "pause"))
+    return _ceilings(_pool_bounds(plan, config))
+
+
+def _ceilings(totals: pl.DataFrame) -> pl.DataFrame:
     return totals.filter(
         (pl.col("after") > pl.col("ceiling")) & (pl.col("after") > pl.col("before"))
     ).select(
@@ -126,10 +148,9 @@ def check_ceilings(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
     )
 
 
-@_sorted_by_entity
+@_guard()
 def check_learning_limit(plan: pl.DataFrame, cap_pct: float) -> pl.DataFrame:
     """Entities whose change ``|new − old|`` exceeds ``old × cap_pct / 100`` (exact)."""
-    validate_plan(plan)
     cap = Fraction(repr(float(cap_pct))).limit_denominator(10_000)
     old, new = pl.col("old_budget").cast(pl.Int64), pl.col("new_budget").cast(pl.Int64)
     change = (new - old).abs()
@@ -160,10 +181,10 @@ def _active_after() -> pl.Expr:
     )
 
 
+@_guard("pause", by_entity=False)
 def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
     """One row (before, after, difference) when the plan creates or destroys money: the
     budgets spending after it (a paused holder's money moved to active ones) against before."""
-    validate_plan(plan, ("pause",))
     totals = plan.select(
         pl.col("old_budget").cast(pl.Int64).sum().alias("before"),
         _active_after().alias("after"),
@@ -178,7 +199,7 @@ def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@_sorted_by_entity
+@_guard("pause")
 def check_min_interval(
     plan: pl.DataFrame,
     last_changes: pl.DataFrame,
@@ -188,9 +209,9 @@ def check_min_interval(
 ) -> pl.DataFrame:
     """Edited entities changed less than ``hours`` before ``as_of`` (or later), or already edited
     ``max_per_hour`` times in the last hour (contracts.LAST_CHANGES)."""
-    validate_plan(plan, ("pause",))
     changes = (
         contracts.conform(last_changes, contracts.LAST_CHANGES)
+        .lazy()
         .group_by("entity_id")
         .agg(pl.col("changed_at").max(), pl.col("changes_last_hour").max())
     )
@@ -198,7 +219,8 @@ def check_min_interval(
     too_soon = (pl.col("changed_at") > since).fill_null(False)
     too_many = (pl.col("changes_last_hour") >= max_per_hour).fill_null(False)
     return (
-        plan.filter(_edited())
+        plan.lazy()
+        .filter(_edited())
         .join(changes, on="entity_id", how="inner")
         .filter(too_soon | too_many)
         .select(
@@ -234,34 +256,33 @@ def check_min_interval(
                 ignore_nulls=True,
             ).alias("detail"),
         )
+        .collect()
     )
 
 
-@_sorted_by_entity
+@_guard()
 def check_min_budget(
     plan: pl.DataFrame, min_budgets: pl.DataFrame | int, *, default: int = 0
 ) -> pl.DataFrame:
     """Entities cut below their minimum budget (``entity_id, min_budget`` rows, or one integer
     for every entity; entities missing from the frame use ``default``). A budget that was
     already below the minimum and is not cut further is not a violation."""
-    validate_plan(plan)
+    cut = plan.filter(pl.col("new_budget") < pl.col("old_budget"))
     if isinstance(min_budgets, pl.DataFrame):
         mins = (
             min_budgets.select(
                 pl.col("entity_id").cast(pl.Utf8), pl.col("min_budget").cast(pl.Int64, strict=True)
             )
+            .join(cut.select("entity_id"), on="entity_id", how="semi")  # only the cut ones
             .group_by("entity_id")
             .agg(pl.col("min_budget").max())
         )
-        frame = plan.join(mins, on="entity_id", how="left").with_columns(
+        frame = cut.join(mins, on="entity_id", how="left").with_columns(
             pl.col("min_budget").fill_null(default)
         )
     else:
-        frame = plan.with_columns(pl.lit(int(min_budgets), dtype=pl.Int64).alias("min_budget"))
-    return frame.filter(
-        (pl.col("new_budget") < pl.col("old_budget"))
-        & (pl.col("new_budget") < pl.col("min_budget"))
-    ).select(
+        frame = cut.with_columns(pl.lit(int(min_budgets), dtype=pl.Int64).alias("min_budget"))
+    return frame.filter(pl.col("new_budget") < pl.col("min_budget")).select(
         "entity_id",
         "old_budget",
         "new_budget",
@@ -276,13 +297,12 @@ def check_min_budget(
     )
 
 
-@_sorted_by_entity
+@_guard("pause", "campaign_id")
 def check_locked(
     plan: pl.DataFrame, config: PoolsConfig, *, entities: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Edited entities that are locked in the config (by entity or campaign id), or flagged
     ``locked`` in ``entities`` (contracts.AD_ENTITIES) when given."""
-    validate_plan(plan, ("pause", "campaign_id"))
     # The config's lock lists name entity or campaign ids; ``is_locked`` has the last word.
     locked = {i for p in config.pools for i in p.locked if config.is_locked(i)}
     if entities is not None:
@@ -313,11 +333,10 @@ def check_locked(
     )
 
 
-@_sorted_by_entity
+@_guard("pause")
 def check_pause_keeps_budget(plan: pl.DataFrame) -> pl.DataFrame:
     """Paused rows whose stored budget changes, and rows whose ``action`` disagrees with
     ``pause``."""
-    validate_plan(plan, ("pause",))
     budget_moved = pl.col("pause") & (pl.col("new_budget") != pl.col("old_budget"))
     if "action" in plan.columns:
         mismatch = (pl.col("action") == "pause").fill_null(False) != pl.col("pause")
@@ -350,20 +369,19 @@ def check_pause_keeps_budget(plan: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@_sorted_by_entity
+@_guard("pause")
 def check_in_learning(plan: pl.DataFrame, in_learning: pl.DataFrame) -> pl.DataFrame:
     """Edited entities still in Meta's learning phase (``entity_id, in_learning`` rows)."""
-    validate_plan(plan, ("pause",))
     learning = (
-        in_learning.select(
-            pl.col("entity_id").cast(pl.Utf8), pl.col("in_learning").cast(pl.Boolean)
-        )
+        in_learning.lazy()
+        .select(pl.col("entity_id").cast(pl.Utf8), pl.col("in_learning").cast(pl.Boolean))
         .filter(pl.col("in_learning").fill_null(False))
         .select("entity_id")
         .unique()
     )
     return (
-        plan.filter(_edited())
+        plan.lazy()
+        .filter(_edited())
         .join(learning, on="entity_id", how="inner")
         .select(
             "entity_id",
@@ -372,6 +390,7 @@ def check_in_learning(plan: pl.DataFrame, in_learning: pl.DataFrame) -> pl.DataF
             "pause",
             pl.format("{} is still learning but the plan edits it", "entity_id").alias("detail"),
         )
+        .collect()
     )
 
 
@@ -397,26 +416,28 @@ def plan_violations(
     if last_changes is not None and as_of is None:
         raise ValueError("plan_violations: 'as_of' is required with 'last_changes'")
     default_min = config.min_adset_budget_minor
+    totals = _pool_bounds(plan, config)
+    # validated above, with every column any check requires: each check runs on_valid
     return {
-        "floors": check_floors(plan, config),
-        "ceilings": check_ceilings(plan, config),
-        "learning_limit": check_learning_limit(
+        "floors": _floors(totals),
+        "ceilings": _ceilings(totals),
+        "learning_limit": check_learning_limit.on_valid(
             plan, min(settings.learning_cap_pct, settings.learning_limit_pct)
         ),
-        "conservation": check_conservation(plan),
-        "min_interval": check_min_interval(
+        "conservation": check_conservation.on_valid(plan),
+        "min_interval": check_min_interval.on_valid(
             plan,
             contracts.empty(contracts.LAST_CHANGES) if last_changes is None else last_changes,
             as_of or datetime(1970, 1, 1),
             settings.min_change_interval_hours,
             settings.max_changes_per_hour,
         ),
-        "min_budget": check_min_budget(
+        "min_budget": check_min_budget.on_valid(
             plan, default_min if min_budgets is None else min_budgets, default=default_min
         ),
-        "locked": check_locked(plan, config, entities=entities),
-        "pause_keeps_budget": check_pause_keeps_budget(plan),
-        "in_learning": check_in_learning(
+        "locked": check_locked.on_valid(plan, config, entities=entities),
+        "pause_keeps_budget": check_pause_keeps_budget.on_valid(plan),
+        "in_learning": check_in_learning.on_valid(
             plan,
             in_learning
             if in_learning is not None and settings.skip_learning
@@ -430,7 +451,7 @@ def _edited() -> pl.Expr:
 
 
 def _pool_bounds(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
-    validate_plan(plan, ("pool", "pause"))
+    """Per pool of a validated plan: before, after (budgets spending), floor, ceiling."""
     unknown = sorted(set(plan["pool"].unique().to_list()) - set(config.by_name))
     if unknown:
         raise ValueError(f"plan column 'pool' has pools not in the pools config: {unknown}")

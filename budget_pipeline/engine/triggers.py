@@ -140,23 +140,6 @@ def pending_evaluation_points(
     return [first + i * step for i in range(count)]
 
 
-def _specs_frame(specs: list[TriggerSpec]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "pool": [s.pool for s in specs],
-            "trigger": [s.name for s in specs],
-            "persistence": [s.persistence for s in specs],
-            "cooldown_hours": [float(s.cooldown_hours) for s in specs],
-        },
-        schema={
-            "pool": pl.Utf8(),
-            "trigger": pl.Utf8(),
-            "persistence": pl.Int64(),
-            "cooldown_hours": pl.Float64(),
-        },
-    )
-
-
 def _actions_frame(specs: list[TriggerSpec]) -> pl.DataFrame:
     rows = [
         (s.pool, s.name, i, action, pct) for s in specs for i, (action, pct) in enumerate(s.actions)
@@ -197,8 +180,12 @@ def _metrics(scores: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _conditions(scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
-    """Whether each trigger's condition holds, per entity and point (before persistence)."""
+def _conditions(
+    scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig, specs: list[TriggerSpec]
+) -> pl.DataFrame:
+    """Whether each trigger's condition holds, per entity and point (before persistence),
+    with the trigger's persistence and cooldown (of ``specs``: :func:`trigger_specs`)."""
+    spec_of = {(s.pool, s.name): s for s in specs}
     keys = ["entity_id", "entity_type", "as_of"]
     metrics = _metrics(scores, windows) if any(p.triggers for p in config.pools) else None
     frames = []
@@ -227,6 +214,7 @@ def _conditions(scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig
                 rows.with_columns(
                     trigger=pl.lit(spec.name),
                     met=(pl.col("scored") & condition).fill_null(False),
+                    **_spec_columns(spec),
                 )
             )
         for trig in pool.triggers:
@@ -251,6 +239,7 @@ def _conditions(scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig
                     *rows.columns,
                     trigger=pl.lit(trig.name),
                     met=(pl.col("scored") & combine & pl.col("spend_ok").fill_null(False)),
+                    **_spec_columns(spec_of[pool.name, trig.name]),
                 )
             )
     if not frames:
@@ -262,11 +251,20 @@ def _conditions(scores: pl.DataFrame, windows: pl.DataFrame, config: PoolsConfig
                 "pool": pl.Utf8(),
                 "trigger": pl.Utf8(),
                 "met": pl.Boolean(),
+                "persistence": pl.Int64(),
+                "cooldown_hours": pl.Float64(),
             }
         )
     return pl.concat(frames, how="diagonal_relaxed").select(
-        "entity_id", "as_of", "score", "pool", "trigger", "met"
+        "entity_id", "as_of", "score", "pool", "trigger", "met", "persistence", "cooldown_hours"
     )
+
+
+def _spec_columns(spec: TriggerSpec) -> dict[str, pl.Expr]:
+    return {
+        "persistence": pl.lit(spec.persistence, dtype=pl.Int64),
+        "cooldown_hours": pl.lit(float(spec.cooldown_hours), dtype=pl.Float64),
+    }
 
 
 def evaluate_triggers(
@@ -309,23 +307,28 @@ def firing_history(
     )
 
 
+def _with_state(conditions: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
+    """``conditions`` left-joined with the ``state`` of their (entity, trigger); a first
+    evaluation (no state) skips the join of two string keys."""
+    if state.height:
+        return conditions.join(state, on=_KEYS, how="left")
+    carried = [c for c in state.columns if c not in _KEYS]
+    return conditions.with_columns(pl.lit(None, dtype=state.schema[c]).alias(c) for c in carried)
+
+
 def _advance(
     scores: pl.DataFrame, windows: pl.DataFrame, state: pl.DataFrame, config: PoolsConfig
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The state after every point of ``scores``, and every (entity, trigger) firing."""
     scores = conform(scores, SCORES)
     state = conform(state, TRIGGER_STATE)
-    specs = trigger_specs(config)
-    conditions = _conditions(scores, windows, config).join(
-        _specs_frame(specs), on=["pool", "trigger"], how="inner"
-    )
+    conditions = _conditions(scores, windows, config, trigger_specs(config))
     interval = timedelta(hours=config.settings.interval_hours)
     fired = []
     for as_of in conditions["as_of"].unique().sort().to_list():
         now = pl.lit(as_of, dtype=pl.Datetime("us"))
         step = (
-            conditions.filter(pl.col("as_of") == as_of)
-            .join(state, on=_KEYS, how="left")
+            _with_state(conditions.filter(pl.col("as_of") == as_of), state)
             .filter(pl.col("last_eval_at").is_null() | (pl.col("last_eval_at") < now))
             .with_columns(
                 continues=(
@@ -358,7 +361,10 @@ def _advance(
             )
         )
         updated = conform(step, TRIGGER_STATE)
-        state = pl.concat([state.join(updated, on=_KEYS, how="anti"), updated])
+        if state.height:
+            state = pl.concat([state.join(updated, on=_KEYS, how="anti"), updated])
+        else:  # a first evaluation: nothing to carry over
+            state = updated
         fired.append(step.filter(pl.col("fire")).select("entity_id", "pool", "trigger", "as_of"))
 
     state = state.sort(_KEYS)

@@ -374,3 +374,44 @@ def test_an_entity_on_its_own_baseline_holds_however_the_score_wobbles():
     # the same scores with a credibly lower ROAS are a real dip: the decrease fires
     _, actions = _run(_config(), _scores(points, wobble, credible=[-1] * 10))
     assert "decrease" in actions["action"].to_list()
+
+
+def test_a_first_evaluation_equals_one_carrying_an_unrelated_state():
+    """With no state the first point skips the state join: its streaks, fires and actions
+    are those of the joined path (a state holding only another entity's row), point after
+    point, score and compound triggers alike."""
+    points = [T0 + i * DAY for i in range(6)]
+    scores = pl.concat(
+        [
+            _scores(points, [0.9, 0.95, 0.92, 0.2, 0.3, None], entity="a1"),
+            _scores(points, [0.3, 0.2, 0.1, 0.9, 0.91, 0.92], entity="a2"),
+            _scores(points, [0.6] * 6, entity="a3", credible=[0] * 6),
+        ]
+    )
+    windows = pl.concat(
+        [_windows(points, {72: ROAS_BAD, 48: CPA_BAD}, e) for e in ("a1", "a2", "a3")]
+    )
+    other = conform(
+        pl.DataFrame(
+            {
+                "entity_id": ["zz"],
+                "trigger": ["losing"],
+                "streak": [1],
+                "condition_met": [True],
+                "last_eval_at": [T0 - DAY],
+                "last_fired_at": [None],
+                "cooldown_until": [None],
+            },
+            schema_overrides={
+                "last_fired_at": pl.Datetime("us"),
+                "cooldown_until": pl.Datetime("us"),
+            },
+        ),
+        TRIGGER_STATE,
+    )
+    config = _compound_config("all")
+    first, fired_first = _run(config, scores, windows=windows)
+    joined, fired_joined = _run(config, scores, other, windows=windows)
+    assert first.height == 3 * 4  # three entities, three score triggers and one compound
+    assert joined.equals(pl.concat([first, other]).sort("entity_id", "trigger"))
+    assert fired_first.equals(fired_joined) and fired_first.height > 0
