@@ -1,8 +1,10 @@
-"""Signals: window metrics, each entity's own baseline, and the normalised score components.
+"""Signals: the normalised score components, from the window metrics and each entity's own
+baseline.
 
-The heavy aggregation runs in DuckDB (``sql/select_window_metrics.sql``,
-``sql/select_entity_baselines.sql``); polars turns the per-entity sums into raw metrics and
-components in [0, 1] where 0.5 means "on the entity's own baseline" (SPEC §3).
+The heavy aggregation runs in DuckDB (:mod:`~budget_pipeline.engine.insight_sums` for the
+windows, :mod:`~budget_pipeline.engine.baselines` for the lookbacks and baselines; their names
+stay importable from here); polars turns the per-entity sums into raw metrics and components
+in [0, 1] where 0.5 means "on the entity's own baseline" (SPEC §3).
 
 Components (k = ``Settings.score_steepness``, default 2):
 
@@ -30,68 +32,35 @@ Missing and degenerate values (no NaN leaves this module):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-import duckdb
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from budget_pipeline import db
 from budget_pipeline.config.pools import Settings
+
+# The queries live in insight_sums and baselines; their names stay importable from here.
+from budget_pipeline.engine.baselines import (  # noqa: F401
+    AUTO_LOOKBACKS,
+    BASELINES,
+    LOOKBACKS,
+    VOLUME_WINDOW_HOURS,
+    cbo_campaign_ids,
+    entity_baselines,
+    entity_lookbacks,
+    longest_lookback,
+    lookback_expr,
+    score_inputs,
+)
 from budget_pipeline.engine.credibility import evidence_z
-from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates, noon_dates
-from budget_pipeline.sql import load_sql
-
-SUM_COLUMNS = ("spend", "impressions", "reach", "clicks", "conversions", "purchase_value")
-
-# window_metrics(): one row per ad set, evaluation point and window length.
-WINDOW_METRICS: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "campaign_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "window_hours": pl.Int64(),
-    **{
-        f"{c}{half}": pl.Int64() if c in ("impressions", "reach", "clicks") else pl.Float64()
-        for half in ("", "_early", "_late")
-        for c in SUM_COLUMNS
-    },
-    "hours_with_spend": pl.Int64(),
-}
-
-# entity_baselines(): one row per ad set and evaluation point.
-BASELINES: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "campaign_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "lookback_hours": pl.Int64(),
-    "baseline_start": pl.Datetime("us"),
-    "baseline_end": pl.Datetime("us"),
-    "baseline_days_active": pl.Int64(),
-    # 24-hour slots with spend, counted back from baseline_end (0 = the day just before the
-    # lookback window); lets a CBO campaign count the union of its ad sets' active days.
-    "baseline_active_day_offsets": pl.List(pl.Int64()),
-    "baseline_spend": pl.Float64(),
-    "baseline_impressions": pl.Int64(),
-    "baseline_reach": pl.Int64(),
-    "baseline_clicks": pl.Int64(),
-    "baseline_conversions": pl.Float64(),
-    "baseline_purchase_value": pl.Float64(),
-    "baseline_roas": pl.Float64(),
-    "baseline_cpa": pl.Float64(),
-    "baseline_ctr": pl.Float64(),
-    "baseline_frequency": pl.Float64(),
-}
-
-# entity_lookbacks(): the lookback chosen per ad set and evaluation point.
-LOOKBACKS: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "daily_spend": pl.Float64(),
-    "lookback_hours": pl.Int64(),
-}
+from budget_pipeline.engine.insight_sums import (  # noqa: F401
+    SUM_COLUMNS,
+    WINDOW_METRICS,
+    WINDOW_SPEND,
+    _cast,
+    _time_bounds,
+    window_metrics,
+    window_spend,
+)
 
 # compute_signals(): raw metrics, baselines and components per entity and evaluation point.
 SIGNALS: dict[str, pl.DataType] = {
@@ -130,314 +99,6 @@ SIGNALS: dict[str, pl.DataType] = {
     # purchase count (engine.credibility): the score triggers act only beyond credible_z
     "evidence_z": pl.Float64(),
 }
-
-# Spend volume for the lookback choice: average daily spend over the trailing 7 days. It
-# covers every automatic lookback (at most 96 h), so every ad set with Insights in its
-# lookback window gets a lookback.
-VOLUME_WINDOW_HOURS = 7 * 24
-
-
-def _query(
-    con: duckdb.DuckDBPyConnection,
-    statement: str,
-    params: dict,
-    schema: dict[str, pl.DataType],
-) -> pl.DataFrame:
-    """Run ``sql/<statement>.sql`` and return its rows with ``schema``'s dtypes and order."""
-    # execute() (unlike con.sql()) supersedes a caller's half-read result instead of raising;
-    # the result comes over Arrow column by column (at 10k ad sets and a few evaluation points
-    # that is 100k+ rows: fetched row by row into Python tuples it took seconds). DuckDB warns
-    # that Arrow from execute() copies the result once: an aggregate, so that copy is cheap.
-    result = con.execute(load_sql(statement), params)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-        frame = pl.from_arrow(result.to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-def _time_bounds(
-    points: Sequence[datetime], longest_hours: float
-) -> tuple[datetime | None, datetime | None]:
-    """[earliest point − ``longest_hours``, latest point): every hour a query can read."""
-    if not points:
-        return None, None
-    return min(points) - timedelta(hours=longest_hours), max(points)
-
-
-def _cast(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-def window_metrics(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    windows: Sequence[int],
-    *,
-    check: bool = True,
-) -> pl.DataFrame:
-    """Insights sums per ad set over ``[as_of - window, as_of)`` for each point and window.
-
-    Also the earlier/later half of each window and ``hours_with_spend``. An ad set appears
-    only where it has at least one hourly row in the window. Returns :data:`WINDOW_METRICS`.
-    ``check=False`` skips :func:`check_rollup` for a caller that checked a range covering
-    every window already (:func:`score_inputs`).
-    """
-    windows = [int(w) for w in windows]
-    lo, hi = _time_bounds(list(eval_points), max(windows, default=0))
-    bounds = [
-        bound
-        for point in eval_points
-        for w in windows
-        for bound in (point, point - timedelta(hours=w), point - timedelta(minutes=30 * w))
-    ]
-    if check:
-        check_rollup(con, lo, hi)
-    params = {
-        "eval_points": list(eval_points),
-        "windows": windows,
-        "lo": lo,
-        "hi": hi,
-        # the middle of a window that ends at midnight is a noon when its length is 24 h
-        # times an odd number (72 h, 168 h): read that day as two halves, not by the hour
-        "edge_dates": edge_dates([lo, hi, *bounds], halves=True),
-        "noon_dates": noon_dates([lo, hi, *bounds]),
-    }
-    return _query(con, "select_window_metrics", params, WINDOW_METRICS)
-
-
-# The lengths lookback_expr chooses from (SPEC §4) when Settings.lookback_hours is not set.
-AUTO_LOOKBACKS = (48, 72, 96)
-
-
-def lookback_expr(daily_spend: pl.Expr, settings: Settings) -> pl.Expr:
-    """Vectorised :meth:`Settings.lookback_for` (SPEC §4); a test keeps the two in step."""
-    if settings.lookback_hours is not None:
-        return pl.lit(settings.lookback_hours, dtype=pl.Int64())
-    short, middle, long = AUTO_LOOKBACKS
-    return (
-        pl.when(daily_spend >= 2000)
-        .then(short)
-        .when(daily_spend <= 200)
-        .then(long)
-        .otherwise(middle)
-        .cast(pl.Int64())
-    )
-
-
-def longest_lookback(settings: Settings) -> int:
-    """The longest lookback :func:`lookback_expr` can give under ``settings``."""
-    return settings.lookback_hours or max(AUTO_LOOKBACKS)
-
-
-def cbo_campaign_ids(entities: pl.DataFrame | None) -> list[str]:
-    """Campaigns that hold the budget of their ad sets (campaign rows with a daily budget)."""
-    if entities is None or entities.height == 0:
-        return []
-    cbo = entities.filter(
-        (pl.col("entity_type") == "campaign") & (pl.col("budget_type") == "daily")
-    )
-    return cbo["entity_id"].unique().sort().to_list()
-
-
-# window_spend(): the spend sum alone, per ad set and evaluation point.
-WINDOW_SPEND: dict[str, pl.DataType] = {
-    c: WINDOW_METRICS[c] for c in ("adset_id", "campaign_id", "as_of", "spend")
-}
-
-
-def window_spend(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    hours: int,
-    *,
-    check: bool = True,
-) -> pl.DataFrame:
-    """The ``spend`` and ``campaign_id`` columns of :func:`window_metrics` for one window
-    length, the same values and ad sets, without the other sums (a fifth of the work at the
-    7-day volume window). Returns :data:`WINDOW_SPEND`; ``check`` as in window_metrics."""
-    lo, hi = _time_bounds(list(eval_points), int(hours))
-    if check:
-        check_rollup(con, lo, hi)
-    bounds = [bound for point in eval_points for bound in (point, point - timedelta(hours=hours))]
-    params = {
-        "eval_points": list(eval_points),
-        "hours": int(hours),
-        "lo": lo,
-        "hi": hi,
-        "edge_dates": edge_dates([lo, hi, *bounds]),
-    }
-    return _query(con, "select_window_spend", params, WINDOW_SPEND)
-
-
-def entity_lookbacks(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    settings: Settings,
-    entities: pl.DataFrame | None = None,
-    recent: pl.DataFrame | None = None,
-    *,
-    check: bool = True,
-) -> pl.DataFrame:
-    """The lookback per ad set and point, scaled by spend volume (``Settings.lookback_for``).
-
-    Volume = average daily spend over the 7 days before ``as_of``. The ad sets of a CBO
-    campaign (see :func:`cbo_campaign_ids`; ``entities`` is AD_ENTITIES or ENTITIES) share
-    their campaign's volume and so one lookback, which lets the campaign be scored on their
-    sums. An explicit ``Settings.lookback_hours`` gives every ad set that length. Lists the
-    ad sets with Insights in the 7 days; returns :data:`LOOKBACKS`. ``recent``: those 7-day
-    sums if the caller already has them (:data:`VOLUME_WINDOW_HOURS` rows of
-    :func:`window_metrics` or :func:`window_spend` at ``eval_points``), else they are queried.
-    """
-    if recent is None:
-        recent = window_spend(con, eval_points, VOLUME_WINDOW_HOURS, check=check)
-    cbo = cbo_campaign_ids(entities)
-    out = (
-        recent.with_columns(
-            volume=pl.when(pl.col("campaign_id").is_in(cbo))
-            .then(pl.col("spend").sum().over("campaign_id", "as_of"))
-            .otherwise(pl.col("spend"))
-        )
-        .with_columns(daily_spend=pl.col("volume") / (VOLUME_WINDOW_HOURS / 24))
-        .with_columns(lookback_hours=lookback_expr(pl.col("daily_spend"), settings))
-    )
-    return _cast(out.select(list(LOOKBACKS)), LOOKBACKS)
-
-
-def _day_offsets(lo: np.ndarray, hi: np.ndarray, days: int) -> pl.Series:
-    """The set bits below ``days`` of each 126-bit mask (bits 0-62 in ``lo``, 63-125 in
-    ``hi``) as a sorted list per row: ``baseline_active_day_offsets`` from the query's mask.
-    Decoded here in numpy (a list_filter over every offset in SQL cost 15 ms at 10k ad
-    sets, this 2 ms)."""
-    words = [w for w, first in ((lo, 0), (hi, 63)) if first < days]
-    bits = np.concatenate(
-        [
-            # each word's bytes little-endian, each byte's bits lowest first: bit i at [:, i]
-            np.unpackbits(
-                np.ascontiguousarray(w, dtype="<i8").view(np.uint8).reshape(-1, 8),
-                axis=1,
-                bitorder="little",
-            )[:, :63]
-            for w in words
-        ],
-        axis=1,
-    )[:, :days]
-    day = np.flatnonzero(bits) % days  # row-major: each row's offsets ascending
-    ends = np.zeros(len(lo) + 1, dtype=np.int32)
-    np.cumsum(bits.sum(axis=1), out=ends[1:])
-    lists = pa.ListArray.from_arrays(pa.array(ends), pa.array(day, type=pa.int64()))
-    return pl.Series("baseline_active_day_offsets", lists)
-
-
-def entity_baselines(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    *,
-    baseline_days: int | None = None,
-    lookback_hours: int | pl.DataFrame | None = None,
-    settings: Settings | None = None,
-    entities: pl.DataFrame | None = None,
-    recent: pl.DataFrame | None = None,
-    check: bool = True,
-) -> pl.DataFrame:
-    """Each ad set's own baseline over the ``baseline_days`` days before its lookback window.
-
-    The baseline is ``[as_of - lookback - baseline_days, as_of - lookback)``: it excludes the
-    current window. ``lookback_hours`` is one length for every ad set (rows for every ad set
-    with Insights in ``[baseline start, as_of)``), or a frame with ``adset_id``, ``as_of`` and
-    ``lookback_hours`` (rows for exactly those pairs, e.g. :func:`entity_lookbacks`). Left
-    out, both come from ``settings``: ``baseline_days``, and ``lookback_hours`` if set, else
-    the per-ad-set lookback scaled by spend volume (:func:`entity_lookbacks`, with
-    ``entities`` to find CBO campaigns; ``recent`` as in :func:`entity_lookbacks`). Returns
-    :data:`BASELINES`; ``check`` as in :func:`window_metrics`.
-    """
-    if baseline_days is None or lookback_hours is None:
-        if settings is None:
-            raise TypeError("entity_baselines needs settings, or baseline_days and lookback_hours")
-        if baseline_days is None:
-            baseline_days = settings.baseline_days
-        if lookback_hours is None:
-            lookback_hours = settings.lookback_hours or entity_lookbacks(
-                con, eval_points, settings, entities, recent, check=check
-            )
-    days = int(baseline_days)
-    if isinstance(lookback_hours, pl.DataFrame):
-        # staged as a frame: as three 10k-long list parameters, binding and planning the
-        # query took 15 ms at 10k ad sets
-        listed = lookback_hours.select(
-            pl.col("adset_id").cast(pl.Utf8()),
-            pl.col("as_of").cast(pl.Datetime("us")),
-            pl.col("lookback_hours").cast(pl.Int32()),
-        )
-        pairs = listed.select("as_of", "lookback_hours").unique().drop_nulls("as_of")
-        pairs = list(pairs.iter_rows())  # one per point and length: a handful
-        constant = None
-    else:
-        listed = pl.DataFrame(schema=LOOKBACKS).select("adset_id", "as_of", "lookback_hours")
-        listed = listed.with_columns(pl.col("lookback_hours").cast(pl.Int32()))
-        constant = int(lookback_hours)
-        pairs = [(p, constant) for p in eval_points]
-    pairs = [(p, int(h)) for p, h in pairs]
-    lo, hi = _time_bounds([p for p, _ in pairs], max((h for _, h in pairs), default=0) + 24 * days)
-    bounds = [
-        bound
-        for as_of, hours in pairs
-        for end in [as_of - timedelta(hours=hours)]
-        for bound in (as_of, end, end - timedelta(days=days))
-    ]
-    if check:
-        check_rollup(con, lo, hi)
-    params = {
-        "eval_points": list(eval_points),
-        "baseline_days": days,
-        "lookback_hours": constant,
-        "lo": lo,
-        "hi": hi,
-        "edge_dates": edge_dates([lo, hi, *bounds]),
-    }
-    with db.staged(con, "staged_lookbacks", listed):
-        frame = _query(con, "select_entity_baselines", params, _BASELINE_QUERY)
-    offsets = _day_offsets(
-        frame["active_mask_lo"].to_numpy(), frame["active_mask_hi"].to_numpy(), days
-    )
-    return _cast(frame.with_columns(offsets), BASELINES)
-
-
-# select_entity_baselines: BASELINES with the active days as a mask (see _day_offsets).
-_BASELINE_QUERY: dict[str, pl.DataType] = {
-    **{c: t for c, t in BASELINES.items() if c != "baseline_active_day_offsets"},
-    "active_mask_lo": pl.Int64(),
-    "active_mask_hi": pl.Int64(),
-}
-
-
-def score_inputs(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    settings: Settings,
-    windows: Sequence[int],
-    entities: pl.DataFrame | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The window metrics (``windows`` lengths) and own baselines that scores read at
-    ``eval_points``, as :func:`window_metrics` and :func:`entity_baselines` with ``settings``
-    give them, read the cheap way: the rollup checked once for everything the three queries
-    read, and the 7-day spend volume (when the lookback scales with it) taken from the
-    window rows if ``windows`` has that length, else summed alone (:func:`window_spend`)."""
-    windows = sorted({int(w) for w in windows})
-    points = list(eval_points)
-    volume = None if settings.lookback_hours else VOLUME_WINDOW_HOURS
-    reach = longest_lookback(settings) + 24 * settings.baseline_days
-    check_rollup(con, *_time_bounds(points, max(*windows, volume or 0, reach)))
-    metrics = window_metrics(con, points, windows, check=False)
-    recent = None
-    if volume in windows:
-        recent = metrics.filter(pl.col("window_hours") == volume)
-    elif volume is not None:
-        recent = window_spend(con, points, volume, check=False)
-    baselines = entity_baselines(
-        con, points, settings=settings, entities=entities, recent=recent, check=False
-    )
-    return metrics, baselines
 
 
 # --- CBO campaigns: sums of their ad sets --------------------------------------------------

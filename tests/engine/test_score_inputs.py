@@ -1,6 +1,6 @@
 """What the scores read, the cheap way, against the hourly queries it replaces.
 
-``signals.score_inputs`` checks the rollup once for everything it reads, sums the 7-day
+``baselines.score_inputs`` checks the rollup once for everything it reads, sums the 7-day
 spend volume alone (``window_spend``) unless a window of that length is read anyway, and
 stages the per-ad-set lookbacks as a frame whose baseline query returns the active days as
 a mask decoded in numpy (``_day_offsets``). The oracle is the pre-rollup hourly SQL
@@ -23,16 +23,18 @@ from polars.testing import assert_frame_equal
 from review12.oracle_helpers import old_query, old_window_metrics
 
 from budget_pipeline.config.pools import Settings
-from budget_pipeline.engine.insight_pieces import StaleRollupError
-from budget_pipeline.engine.signals import (
+from budget_pipeline.engine.baselines import (
     BASELINES,
     VOLUME_WINDOW_HOURS,
-    WINDOW_SPEND,
     _day_offsets,
-    _time_bounds,
     entity_lookbacks,
     longest_lookback,
     score_inputs,
+)
+from budget_pipeline.engine.insight_pieces import StaleRollupError
+from budget_pipeline.engine.insight_sums import (
+    WINDOW_SPEND,
+    _time_bounds,
     window_metrics,
     window_spend,
 )

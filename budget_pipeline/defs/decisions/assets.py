@@ -42,6 +42,7 @@ from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.defs.warehouse.assets import entity_baselines
+from budget_pipeline.engine.baselines import score_inputs as read_score_inputs
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
 from budget_pipeline.engine.policy import plan_with_policies
@@ -53,7 +54,6 @@ from budget_pipeline.engine.signals import (
     WINDOW_METRICS,
     window_metrics,
 )
-from budget_pipeline.engine.signals import score_inputs as read_score_inputs
 from budget_pipeline.engine.triggers import (
     evaluate_triggers,
     pending_evaluation_points,
@@ -110,7 +110,7 @@ def windows_needed(config) -> list[int]:
 
 def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The window metrics and own baselines the scores read at ``points``
-    (:func:`~budget_pipeline.engine.signals.score_inputs`)."""
+    (:func:`~budget_pipeline.engine.baselines.score_inputs`)."""
     return read_score_inputs(con, points, config.settings, windows_needed(config), entities)
 
 
