@@ -2,12 +2,14 @@
 -- lookback window starts, i.e. ts in [as_of - lookback - baseline_days, as_of - lookback).
 -- The current window is excluded, so a change shows against what came before it.
 --
--- The lookback comes either per (ad set, as_of) from the zipped lists $lookback_adset_ids /
--- $lookback_as_ofs / $lookback_hours_each (then exactly those pairs are returned), or, when
+-- The lookback comes either per (ad set, as_of) from the staged frame `staged_lookbacks`
+-- (adset_id, as_of, lookback_hours; then exactly those pairs are returned), or, when
 -- $lookback_hours is not NULL, as one length for every ad set with Insights before each point
 -- in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
--- just before the lookback window); a day is active when the ad set spent in it.
+-- just before the lookback window); a day is active when the ad set spent in it. They come
+-- back as the bits of a mask, bit d = offset d, split into two BIGINTs (bits 0-62 in
+-- active_mask_lo, 63-125 in active_mask_hi; baseline_days <= 90): the caller lists them.
 -- $lo/$hi bound every baseline and window ([earliest baseline start, latest as_of)). The
 -- Insights are read as pieces (create_macro_insight_pieces): whole days from insights_daily,
 -- and the hours of $edge_dates (the dates of every baseline start and end and as_of that is
@@ -21,14 +23,8 @@ WITH recent AS (
 points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
 ),
-listed AS (
-    SELECT
-        unnest($lookback_adset_ids::VARCHAR[]) AS adset_id,
-        unnest($lookback_as_ofs::TIMESTAMP[]) AS as_of,
-        unnest($lookback_hours_each::INTEGER[]) AS lookback_hours
-),
 grid AS (
-    SELECT adset_id, as_of, lookback_hours FROM listed
+    SELECT adset_id, as_of, lookback_hours FROM staged_lookbacks
     UNION ALL
     SELECT a.adset_id, p.as_of, $lookback_hours::INTEGER AS lookback_hours
     FROM (SELECT DISTINCT adset_id FROM recent) AS a
@@ -40,18 +36,22 @@ bounds AS (
         adset_id,
         as_of,
         lookback_hours,
-        as_of - to_hours(lookback_hours) - to_days($baseline_days::INTEGER) AS baseline_start,
-        as_of - to_hours(lookback_hours) AS baseline_end
-    FROM grid
+        baseline_end - to_days($baseline_days::INTEGER) AS baseline_start,
+        baseline_end,
+        CAST(baseline_end AS DATE) AS end_date,
+        -- the hours of day that start before baseline_end (24 when it is past 23:00)
+        CAST(hour(baseline_end) AS INTEGER)
+            + CAST(baseline_end > date_trunc('hour', baseline_end) AS INTEGER) AS end_hour
+    FROM (SELECT *, as_of - to_hours(lookback_hours) AS baseline_end FROM grid)
 ),
-hourly AS (
+pieces AS (
+    -- what varies per bound (its end's date and hour) is computed once per bound, above:
+    -- per piece only integer arithmetic remains
     SELECT
         b.adset_id,
         i.campaign_id,
         b.as_of,
         b.lookback_hours,
-        b.baseline_start,
-        b.baseline_end,
         i.piece_start < b.baseline_end AS in_baseline,
         i.spend,
         i.impressions,
@@ -60,12 +60,10 @@ hourly AS (
         i.conversions,
         i.purchase_value,
         i.spent_hours,
-        -- a piece's hours before baseline_end's hour of day lie in the slot date_diff days
+        -- a piece's hours before baseline_end's hour of day lie in the slot day_back days
         -- back, the others one slot later (slots are 24 h counted back from baseline_end)
-        date_diff('day', i.date, CAST(b.baseline_end AS DATE)) AS day_back,
-        -- the hours of day that start before baseline_end (24 when it is past 23:00)
-        CAST(hour(b.baseline_end) AS INTEGER)
-            + CAST(b.baseline_end > date_trunc('hour', b.baseline_end) AS INTEGER) AS end_hour
+        CAST(b.end_date - i.date AS INTEGER) AS day_back,
+        b.end_hour
     FROM bounds AS b
     JOIN recent AS i
         ON i.adset_id = b.adset_id
@@ -73,28 +71,27 @@ hourly AS (
         AND i.piece_start < b.as_of
 ),
 sums AS (
+    -- grouped by the three columns that make a bound (its start and end follow from them)
     SELECT
         adset_id,
         max(campaign_id) AS campaign_id,
         as_of,
         lookback_hours,
-        baseline_start,
-        baseline_end,
-        -- the active days as bits of one 128-bit mask (baseline_days <= 90): a cheap OR per
-        -- row instead of two DISTINCT aggregates (the costliest part of this query)
+        -- the active days as bits of one 128-bit mask: a cheap OR per row instead of two
+        -- DISTINCT aggregates
         coalesce(
             bit_or(
                 CASE WHEN in_baseline THEN
                     (CASE
                         WHEN spent_hours & ((1 << end_hour) - 1) != 0
                             AND day_back BETWEEN 0 AND $baseline_days - 1
-                            THEN CAST(1 AS HUGEINT) << CAST(day_back AS INTEGER)
+                            THEN CAST(1 AS HUGEINT) << day_back
                         ELSE CAST(0 AS HUGEINT)
                     END)
                     | (CASE
                         WHEN spent_hours >> end_hour != 0
                             AND day_back - 1 BETWEEN 0 AND $baseline_days - 1
-                            THEN CAST(1 AS HUGEINT) << CAST(day_back - 1 AS INTEGER)
+                            THEN CAST(1 AS HUGEINT) << (day_back - 1)
                         ELSE CAST(0 AS HUGEINT)
                     END)
                 END
@@ -110,13 +107,25 @@ sums AS (
             AS baseline_conversions,
         CAST(coalesce(sum(purchase_value) FILTER (WHERE in_baseline), 0) AS DOUBLE)
             AS baseline_purchase_value
-    FROM hourly
-    GROUP BY adset_id, as_of, lookback_hours, baseline_start, baseline_end
+    FROM pieces
+    GROUP BY adset_id, as_of, lookback_hours
 )
 SELECT
-    * EXCLUDE (active_mask, active_offsets),
-    CAST(len(active_offsets) AS BIGINT) AS baseline_days_active,
-    active_offsets AS baseline_active_day_offsets,
+    adset_id,
+    campaign_id,
+    as_of,
+    lookback_hours,
+    as_of - to_hours(lookback_hours) - to_days($baseline_days::INTEGER) AS baseline_start,
+    as_of - to_hours(lookback_hours) AS baseline_end,
+    CAST(bit_count(active_mask) AS BIGINT) AS baseline_days_active,
+    CAST(active_mask & ((CAST(1 AS HUGEINT) << 63) - 1) AS BIGINT) AS active_mask_lo,
+    CAST(active_mask >> 63 AS BIGINT) AS active_mask_hi,
+    baseline_spend,
+    baseline_impressions,
+    baseline_reach,
+    baseline_clicks,
+    baseline_conversions,
+    baseline_purchase_value,
     CASE WHEN baseline_spend > 0 THEN baseline_purchase_value / baseline_spend END
         AS baseline_roas,
     CASE
@@ -128,13 +137,5 @@ SELECT
         AS baseline_ctr,
     CASE WHEN baseline_reach > 0 THEN baseline_impressions / baseline_reach END
         AS baseline_frequency
-FROM (
-    SELECT
-        *,
-        list_filter(
-            range(CAST($baseline_days AS BIGINT)),
-            lambda d: ((active_mask >> CAST(d AS INTEGER)) & 1) = 1
-        ) AS active_offsets
-    FROM sums
-)
+FROM sums
 ORDER BY as_of, adset_id;

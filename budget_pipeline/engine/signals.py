@@ -1,8 +1,10 @@
-"""Signals: window metrics, each entity's own baseline, and the normalised score components.
+"""Signals: the normalised score components, from the window metrics and each entity's own
+baseline.
 
-The heavy aggregation runs in DuckDB (``sql/select_window_metrics.sql``,
-``sql/select_entity_baselines.sql``); polars turns the per-entity sums into raw metrics and
-components in [0, 1] where 0.5 means "on the entity's own baseline" (SPEC §3).
+The heavy aggregation runs in DuckDB (:mod:`~budget_pipeline.engine.insight_sums` for the
+windows, :mod:`~budget_pipeline.engine.baselines` for the lookbacks and baselines; their names
+stay importable from here); polars turns the per-entity sums into raw metrics and components
+in [0, 1] where 0.5 means "on the entity's own baseline" (SPEC §3).
 
 Components (k = ``Settings.score_steepness``, default 2):
 
@@ -30,65 +32,35 @@ Missing and degenerate values (no NaN leaves this module):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-import duckdb
 import polars as pl
 
 from budget_pipeline.config.pools import Settings
+
+# The queries live in insight_sums and baselines; their names stay importable from here.
+from budget_pipeline.engine.baselines import (  # noqa: F401
+    AUTO_LOOKBACKS,
+    BASELINES,
+    LOOKBACKS,
+    VOLUME_WINDOW_HOURS,
+    cbo_campaign_ids,
+    entity_baselines,
+    entity_lookbacks,
+    longest_lookback,
+    lookback_expr,
+    score_inputs,
+)
 from budget_pipeline.engine.credibility import evidence_z
-from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates, noon_dates
-from budget_pipeline.sql import load_sql
-
-SUM_COLUMNS = ("spend", "impressions", "reach", "clicks", "conversions", "purchase_value")
-
-# window_metrics(): one row per ad set, evaluation point and window length.
-WINDOW_METRICS: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "campaign_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "window_hours": pl.Int64(),
-    **{
-        f"{c}{half}": pl.Int64() if c in ("impressions", "reach", "clicks") else pl.Float64()
-        for half in ("", "_early", "_late")
-        for c in SUM_COLUMNS
-    },
-    "hours_with_spend": pl.Int64(),
-}
-
-# entity_baselines(): one row per ad set and evaluation point.
-BASELINES: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "campaign_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "lookback_hours": pl.Int64(),
-    "baseline_start": pl.Datetime("us"),
-    "baseline_end": pl.Datetime("us"),
-    "baseline_days_active": pl.Int64(),
-    # 24-hour slots with spend, counted back from baseline_end (0 = the day just before the
-    # lookback window); lets a CBO campaign count the union of its ad sets' active days.
-    "baseline_active_day_offsets": pl.List(pl.Int64()),
-    "baseline_spend": pl.Float64(),
-    "baseline_impressions": pl.Int64(),
-    "baseline_reach": pl.Int64(),
-    "baseline_clicks": pl.Int64(),
-    "baseline_conversions": pl.Float64(),
-    "baseline_purchase_value": pl.Float64(),
-    "baseline_roas": pl.Float64(),
-    "baseline_cpa": pl.Float64(),
-    "baseline_ctr": pl.Float64(),
-    "baseline_frequency": pl.Float64(),
-}
-
-# entity_lookbacks(): the lookback chosen per ad set and evaluation point.
-LOOKBACKS: dict[str, pl.DataType] = {
-    "adset_id": pl.Utf8(),
-    "as_of": pl.Datetime("us"),
-    "daily_spend": pl.Float64(),
-    "lookback_hours": pl.Int64(),
-}
+from budget_pipeline.engine.insight_sums import (  # noqa: F401
+    SUM_COLUMNS,
+    WINDOW_METRICS,
+    WINDOW_SPEND,
+    _cast,
+    _time_bounds,
+    window_metrics,
+    window_spend,
+)
 
 # compute_signals(): raw metrics, baselines and components per entity and evaluation point.
 SIGNALS: dict[str, pl.DataType] = {
@@ -127,196 +99,6 @@ SIGNALS: dict[str, pl.DataType] = {
     # purchase count (engine.credibility): the score triggers act only beyond credible_z
     "evidence_z": pl.Float64(),
 }
-
-# Spend volume for the lookback choice: average daily spend over the trailing 7 days. It
-# covers every automatic lookback (at most 96 h), so every ad set with Insights in its
-# lookback window gets a lookback.
-VOLUME_WINDOW_HOURS = 7 * 24
-
-
-def _query(
-    con: duckdb.DuckDBPyConnection,
-    statement: str,
-    params: dict,
-    schema: dict[str, pl.DataType],
-) -> pl.DataFrame:
-    """Run ``sql/<statement>.sql`` and return its rows with ``schema``'s dtypes and order."""
-    # execute() (unlike con.sql()) supersedes a caller's half-read result instead of raising;
-    # the result comes over Arrow column by column (at 10k ad sets and a few evaluation points
-    # that is 100k+ rows: fetched row by row into Python tuples it took seconds). DuckDB warns
-    # that Arrow from execute() copies the result once: an aggregate, so that copy is cheap.
-    result = con.execute(load_sql(statement), params)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-        frame = pl.from_arrow(result.to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-def _time_bounds(
-    points: Sequence[datetime], longest_hours: float
-) -> tuple[datetime | None, datetime | None]:
-    """[earliest point − ``longest_hours``, latest point): every hour a query can read."""
-    if not points:
-        return None, None
-    return min(points) - timedelta(hours=longest_hours), max(points)
-
-
-def _cast(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-def window_metrics(
-    con: duckdb.DuckDBPyConnection, eval_points: Sequence[datetime], windows: Sequence[int]
-) -> pl.DataFrame:
-    """Insights sums per ad set over ``[as_of - window, as_of)`` for each point and window.
-
-    Also the earlier/later half of each window and ``hours_with_spend``. An ad set appears
-    only where it has at least one hourly row in the window. Returns :data:`WINDOW_METRICS`.
-    """
-    windows = [int(w) for w in windows]
-    lo, hi = _time_bounds(list(eval_points), max(windows, default=0))
-    bounds = [
-        bound
-        for point in eval_points
-        for w in windows
-        for bound in (point, point - timedelta(hours=w), point - timedelta(minutes=30 * w))
-    ]
-    check_rollup(con, lo, hi)
-    params = {
-        "eval_points": list(eval_points),
-        "windows": windows,
-        "lo": lo,
-        "hi": hi,
-        # the middle of a window that ends at midnight is a noon when its length is 24 h
-        # times an odd number (72 h, 168 h): read that day as two halves, not by the hour
-        "edge_dates": edge_dates([lo, hi, *bounds], halves=True),
-        "noon_dates": noon_dates([lo, hi, *bounds]),
-    }
-    return _query(con, "select_window_metrics", params, WINDOW_METRICS)
-
-
-def lookback_expr(daily_spend: pl.Expr, settings: Settings) -> pl.Expr:
-    """Vectorised :meth:`Settings.lookback_for` (SPEC §4); a test keeps the two in step."""
-    if settings.lookback_hours is not None:
-        return pl.lit(settings.lookback_hours, dtype=pl.Int64())
-    return (
-        pl.when(daily_spend >= 2000)
-        .then(48)
-        .when(daily_spend <= 200)
-        .then(96)
-        .otherwise(72)
-        .cast(pl.Int64())
-    )
-
-
-def cbo_campaign_ids(entities: pl.DataFrame | None) -> list[str]:
-    """Campaigns that hold the budget of their ad sets (campaign rows with a daily budget)."""
-    if entities is None or entities.height == 0:
-        return []
-    cbo = entities.filter(
-        (pl.col("entity_type") == "campaign") & (pl.col("budget_type") == "daily")
-    )
-    return cbo["entity_id"].unique().sort().to_list()
-
-
-def entity_lookbacks(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    settings: Settings,
-    entities: pl.DataFrame | None = None,
-    recent: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """The lookback per ad set and point, scaled by spend volume (``Settings.lookback_for``).
-
-    Volume = average daily spend over the 7 days before ``as_of``. The ad sets of a CBO
-    campaign (see :func:`cbo_campaign_ids`; ``entities`` is AD_ENTITIES or ENTITIES) share
-    their campaign's volume and so one lookback, which lets the campaign be scored on their
-    sums. An explicit ``Settings.lookback_hours`` gives every ad set that length. Lists the
-    ad sets with Insights in the 7 days; returns :data:`LOOKBACKS`. ``recent``: those 7-day
-    window metrics if the caller already has them (:data:`VOLUME_WINDOW_HOURS` rows of
-    :func:`window_metrics` at ``eval_points``), else they are queried.
-    """
-    if recent is None:
-        recent = window_metrics(con, eval_points, [VOLUME_WINDOW_HOURS])
-    cbo = cbo_campaign_ids(entities)
-    out = (
-        recent.with_columns(
-            volume=pl.when(pl.col("campaign_id").is_in(cbo))
-            .then(pl.col("spend").sum().over("campaign_id", "as_of"))
-            .otherwise(pl.col("spend"))
-        )
-        .with_columns(daily_spend=pl.col("volume") / (VOLUME_WINDOW_HOURS / 24))
-        .with_columns(lookback_hours=lookback_expr(pl.col("daily_spend"), settings))
-    )
-    return _cast(out.select(list(LOOKBACKS)), LOOKBACKS)
-
-
-def entity_baselines(
-    con: duckdb.DuckDBPyConnection,
-    eval_points: Sequence[datetime],
-    *,
-    baseline_days: int | None = None,
-    lookback_hours: int | pl.DataFrame | None = None,
-    settings: Settings | None = None,
-    entities: pl.DataFrame | None = None,
-    recent: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """Each ad set's own baseline over the ``baseline_days`` days before its lookback window.
-
-    The baseline is ``[as_of - lookback - baseline_days, as_of - lookback)``: it excludes the
-    current window. ``lookback_hours`` is one length for every ad set (rows for every ad set
-    with Insights in ``[baseline start, as_of)``), or a frame with ``adset_id``, ``as_of`` and
-    ``lookback_hours`` (rows for exactly those pairs, e.g. :func:`entity_lookbacks`). Left
-    out, both come from ``settings``: ``baseline_days``, and ``lookback_hours`` if set, else
-    the per-ad-set lookback scaled by spend volume (:func:`entity_lookbacks`, with
-    ``entities`` to find CBO campaigns; ``recent`` as in :func:`entity_lookbacks`). Returns
-    :data:`BASELINES`.
-    """
-    if baseline_days is None or lookback_hours is None:
-        if settings is None:
-            raise TypeError("entity_baselines needs settings, or baseline_days and lookback_hours")
-        if baseline_days is None:
-            baseline_days = settings.baseline_days
-        if lookback_hours is None:
-            lookback_hours = settings.lookback_hours or entity_lookbacks(
-                con, eval_points, settings, entities, recent
-            )
-    params: dict[str, object] = {
-        "eval_points": list(eval_points),
-        "baseline_days": int(baseline_days),
-    }
-    if isinstance(lookback_hours, pl.DataFrame):
-        as_ofs = lookback_hours["as_of"].to_list()
-        each = lookback_hours["lookback_hours"].cast(pl.Int64()).to_list()
-        params |= {
-            "lookback_hours": None,
-            "lookback_adset_ids": lookback_hours["adset_id"].to_list(),
-            "lookback_as_ofs": as_ofs,
-            "lookback_hours_each": each,
-        }
-        points, longest = [*as_ofs], max(each, default=0)
-        pairs = set(zip(as_ofs, each, strict=True))
-    else:
-        params |= {
-            "lookback_hours": int(lookback_hours),
-            "lookback_adset_ids": [],
-            "lookback_as_ofs": [],
-            "lookback_hours_each": [],
-        }
-        points, longest = list(eval_points), int(lookback_hours)
-        pairs = {(p, int(lookback_hours)) for p in points}
-    lo, hi = _time_bounds([p for p in points if p is not None], longest + 24 * int(baseline_days))
-    bounds = [
-        bound
-        for as_of, hours in pairs
-        if as_of is not None
-        for end in [as_of - timedelta(hours=int(hours))]
-        for bound in (as_of, end, end - timedelta(days=int(baseline_days)))
-    ]
-    check_rollup(con, lo, hi)
-    params |= {"lo": lo, "hi": hi, "edge_dates": edge_dates([lo, hi, *bounds])}
-    return _query(con, "select_entity_baselines", params, BASELINES)
 
 
 # --- CBO campaigns: sums of their ad sets --------------------------------------------------

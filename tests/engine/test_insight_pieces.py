@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from budget_pipeline import insights_rollup
-from budget_pipeline.engine import insight_pieces, response_curves, signals
+from budget_pipeline.engine import baselines, insight_pieces, insight_sums, response_curves
 from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates, noon_dates
 from budget_pipeline.engine.response_curves import daily_performance
-from budget_pipeline.engine.signals import entity_baselines, window_metrics
+from budget_pipeline.engine.signals import entity_baselines, window_metrics, window_spend
 
 DAYS = 20
 HOURS = random_hours(3, DAYS)
@@ -73,7 +73,7 @@ def _every_date_an_edge(bounds, **_):
 
 
 def _hours_only(monkeypatch):
-    for module in (signals, response_curves):
+    for module in (insight_sums, baselines, response_curves):
         monkeypatch.setattr(module, "edge_dates", _every_date_an_edge)
 
 
@@ -108,6 +108,7 @@ def test_day_pieces_give_the_hourly_sums_to_the_bit(
             entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=pairs),
             entity_baselines(con, points, baseline_days=baseline_days, lookback_hours=lookbacks[0]),
             daily_performance(con, as_of, curve_days).sort("adset_id", "date"),  # no order
+            window_spend(con, points, windows[0]),
         )
 
     pieces = decide()

@@ -42,14 +42,17 @@ from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.defs.warehouse.assets import entity_baselines
+from budget_pipeline.engine.baselines import score_inputs as read_score_inputs
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
 from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.rule_policy import rule_window_hours
 from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.engine.signals import VOLUME_WINDOW_HOURS, WINDOW_METRICS, window_metrics
-from budget_pipeline.engine.signals import entity_baselines as compute_baselines
+from budget_pipeline.engine.signals import (
+    WINDOW_METRICS,
+    window_metrics,
+)
 from budget_pipeline.engine.triggers import (
     evaluate_triggers,
     pending_evaluation_points,
@@ -105,16 +108,9 @@ def windows_needed(config) -> list[int]:
 
 
 def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The window metrics and own baselines the scores read at ``points``: one window query
-    for the scores' windows and the 7-day spend volume that picks each lookback."""
-    settings = config.settings
-    needed = windows_needed(config)
-    volume = set() if settings.lookback_hours else {VOLUME_WINDOW_HOURS}
-    every = window_metrics(con, points, sorted({*needed, *volume}))
-    windows = every.filter(pl.col("window_hours").is_in(needed))
-    recent = every.filter(pl.col("window_hours") == VOLUME_WINDOW_HOURS) if volume else None
-    baselines = compute_baselines(con, points, settings=settings, entities=entities, recent=recent)
-    return windows, baselines
+    """The window metrics and own baselines the scores read at ``points``
+    (:func:`~budget_pipeline.engine.baselines.score_inputs`)."""
+    return read_score_inputs(con, points, config.settings, windows_needed(config), entities)
 
 
 @dg.asset(
