@@ -41,7 +41,8 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     ids = holders["holder_id"].drop_nulls().unique().sort()
     campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
     campaigns = campaigns.drop_nulls().unique().sort()
-    in_cbo = daily["campaign_id"].is_in(campaigns.implode())
+    cbo_campaign = _numbers(daily["campaign_id"], campaigns)
+    in_cbo = cbo_campaign.is_not_null()
     number = _numbers(daily["adset_id"], ids)
     rows, holder, run = _by_holder_and_day(
         number, day, (~in_cbo & number.is_not_null()).fill_null(False), ids.len()
@@ -52,7 +53,7 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     rows = np.flatnonzero(in_cbo.fill_null(False).to_numpy())
     adsets = daily["adset_id"].gather(rows)
     adset = _numbers(adsets, adsets.drop_nulls().unique().sort()).fill_null(-1).to_numpy()
-    campaign = _numbers(daily["campaign_id"].gather(rows), campaigns).to_numpy()
+    campaign = cbo_campaign.fill_null(-1).to_numpy()[rows]
     order = np.lexsort((adset, day[rows], campaign))
     rows, campaign = rows[order], campaign[order]
     first = run_starts(campaign * (int(day.max(initial=0) - day.min(initial=0)) + 1) + day[rows])
@@ -85,11 +86,10 @@ def _run_numbers(keys: np.ndarray) -> np.ndarray:
 
 
 def _numbers(values: pl.Series, ids: pl.Series) -> pl.Series:
-    """Each value's position in ``ids`` (distinct), null where it is none of them."""
-    lookup = pl.DataFrame({values.name: ids, "number": np.arange(ids.len(), dtype=np.int64)})
-    return values.to_frame().join(lookup, on=values.name, how="left", maintain_order="left")[
-        "number"
-    ]
+    """Each value's position in ``ids`` (distinct strings, no null), null where it is none of
+    them: a non-strict cast to the enum of ``ids``, whose physical code is that position (at
+    10k ad sets 6.7 ms over the 560k ad-set days, a left join 9.5 ms)."""
+    return values.cast(pl.Enum(ids), strict=False).to_physical().cast(pl.Int64)
 
 
 def _kahan_sums(values: pl.Series, first: np.ndarray) -> np.ndarray:
