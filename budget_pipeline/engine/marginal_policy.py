@@ -188,9 +188,11 @@ def propose_marginal(
         half_life_days=settings.half_life_days,
         elasticity={p.name: p.response_elasticity for p in config.pools},
     )
-    curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
-        curves, on="holder_id", how="left", maintain_order="left"
-    )
+    # the curves come sorted by pool and holder id, as ``frame`` is: joined only if they differ
+    if not curves["holder_id"].equals(frame["entity_id"], check_names=False):
+        curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
+            curves, on="holder_id", how="left", maintain_order="left"
+        )
     # a holder that spent nothing in the window has no curve of its own (at most its pool's
     # guess): nothing to measure a move by, so it is held and left out of the equilibrium
     has_curve = (
