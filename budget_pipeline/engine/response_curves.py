@@ -170,7 +170,9 @@ def _fit(
     spent = spend > 0
     columns = {
         "run": run.to_numpy(),
-        "age": (as_of.date() - EPOCH).days - daily["date"].to_physical().to_numpy().astype(float),
+        "age": np.subtract(
+            (as_of.date() - EPOCH).days, daily["date"].to_physical().to_numpy(), dtype=float
+        ),
         "spend": spend,
         "conversions": _values(daily, ids, "conversions", spent),
         "value": _values(daily, ids, "purchase_value", spent),
@@ -185,10 +187,11 @@ def _fit(
         prior_e=per_run["prior_e"].to_numpy()[runs[first]],
         half_life_days=half_life_days,
     )
+    # per_run's row i is run i: each summed run's holder and pool by position, not a join
     weighted = (
-        pl.DataFrame({"run": runs[first], **sums}, schema_overrides={"run": pl.UInt32})
-        .join(per_run.filter(pl.col("pool").is_not_null()), on="run")
-        .drop("run", "prior_e")
+        pl.DataFrame(sums)
+        .hstack(per_run.select("holder_id", "pool")[runs[first]])
+        .filter(pl.col("pool").is_not_null())
     )
     aov = weighted.group_by("pool").agg(
         aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None)
