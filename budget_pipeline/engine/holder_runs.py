@@ -41,19 +41,19 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     ids = holders["holder_id"].drop_nulls().unique().sort()
     campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
     campaigns = campaigns.drop_nulls().unique().sort()
-    cbo_campaign = _numbers(daily["campaign_id"], campaigns)
-    in_cbo = cbo_campaign.is_not_null()
+    in_cbo = daily["campaign_id"].is_in(campaigns.implode())
     number = _numbers(daily["adset_id"], ids)
     rows, holder, run = _by_holder_and_day(
         number, day, (~in_cbo & number.is_not_null()).fill_null(False), ids.len()
     )
+    rows = rows.astype(np.intp, copy=False)  # an index numpy converts once, not per column
     own = {"run": run, "date": _gather(dates, rows)} | {n: _gather(daily[n], rows) for n in SUMS}
     # a campaign's ad sets: by campaign, day and ad set id, each day's summed
     day = day.to_numpy()
     rows = np.flatnonzero(in_cbo.fill_null(False).to_numpy())
     adsets = daily["adset_id"].gather(rows)
     adset = _numbers(adsets, adsets.drop_nulls().unique().sort()).fill_null(-1).to_numpy()
-    campaign = cbo_campaign.fill_null(-1).to_numpy()[rows]
+    campaign = _numbers(daily["campaign_id"].gather(rows), campaigns).to_numpy()
     order = np.lexsort((adset, day[rows], campaign))
     rows, campaign = rows[order], campaign[order]
     first = run_starts(campaign * (int(day.max(initial=0) - day.min(initial=0)) + 1) + day[rows])
