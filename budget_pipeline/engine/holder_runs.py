@@ -46,6 +46,7 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     rows, holder, run = _by_holder_and_day(
         number, day, (~in_cbo & number.is_not_null()).fill_null(False), ids.len()
     )
+    rows = rows.astype(np.intp, copy=False)  # an index numpy converts once, not per column
     own = {"run": run, "date": _gather(dates, rows)} | {n: _gather(daily[n], rows) for n in SUMS}
     # a campaign's ad sets: by campaign, day and ad set id, each day's summed
     day = day.to_numpy()
@@ -85,11 +86,10 @@ def _run_numbers(keys: np.ndarray) -> np.ndarray:
 
 
 def _numbers(values: pl.Series, ids: pl.Series) -> pl.Series:
-    """Each value's position in ``ids`` (distinct), null where it is none of them."""
-    lookup = pl.DataFrame({values.name: ids, "number": np.arange(ids.len(), dtype=np.int64)})
-    return values.to_frame().join(lookup, on=values.name, how="left", maintain_order="left")[
-        "number"
-    ]
+    """Each value's position in ``ids`` (distinct strings, no null), null where it is none of
+    them: a non-strict cast to the enum of ``ids``, whose physical code is that position (at
+    10k ad sets 6.7 ms over the 560k ad-set days, a left join 9.5 ms)."""
+    return values.cast(pl.Enum(ids), strict=False).to_physical().cast(pl.Int64)
 
 
 def _kahan_sums(values: pl.Series, first: np.ndarray) -> np.ndarray:

@@ -65,8 +65,10 @@ def _solve_log_lambda(
         budgets = np.maximum(_budget_at(curve, mid[group]), lo_budget)
         spent = np.bincount(group, weights=budgets, minlength=n_groups)
         too_much = spent > totals  # λ too low: raise it
-        lo = np.where(too_much, mid, lo)
-        hi = np.where(too_much, hi, mid)
+        new_lo, new_hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break  # a step that changes nothing changes nothing ever after (_BISECTION steps)
+        lo, hi = new_lo, new_hi
     return (lo + hi) / 2
 
 
@@ -120,10 +122,10 @@ def _equal_marginal_targets(frame: pl.DataFrame, curves: pl.DataFrame, config: P
         mid = (lo_g + hi_g) / 2
         b = np.maximum(_budget_at(curve, mid), floor_budget)
         per_pool = np.bincount(group, weights=b, minlength=len(pools))
-        if np.clip(per_pool, lo_pool, hi_pool).sum() > total:
-            lo_g = mid
-        else:
-            hi_g = mid
+        step = (mid, hi_g) if np.clip(per_pool, lo_pool, hi_pool).sum() > total else (lo_g, mid)
+        if step == (lo_g, hi_g):
+            break  # converged to the float: every further step would change nothing
+        lo_g, hi_g = step
     b = np.maximum(_budget_at(curve, hi_g), floor_budget)
     per_pool = np.clip(np.bincount(group, weights=b, minlength=len(pools)), lo_pool, hi_pool)
     # rounding of the clamp may leave the total a hair off: scale the unclamped pools
@@ -188,9 +190,11 @@ def propose_marginal(
         half_life_days=settings.half_life_days,
         elasticity={p.name: p.response_elasticity for p in config.pools},
     )
-    curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
-        curves, on="holder_id", how="left", maintain_order="left"
-    )
+    # the curves come sorted by pool and holder id, as ``frame`` is: joined only if they differ
+    if not curves["holder_id"].equals(frame["entity_id"], check_names=False):
+        curves = frame.select(pl.col("entity_id").alias("holder_id")).join(
+            curves, on="holder_id", how="left", maintain_order="left"
+        )
     # a holder that spent nothing in the window has no curve of its own (at most its pool's
     # guess): nothing to measure a move by, so it is held and left out of the equilibrium
     has_curve = (

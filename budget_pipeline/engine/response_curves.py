@@ -170,7 +170,9 @@ def _fit(
     spent = spend > 0
     columns = {
         "run": run.to_numpy(),
-        "age": (as_of.date() - EPOCH).days - daily["date"].to_physical().to_numpy().astype(float),
+        "age": np.subtract(
+            (as_of.date() - EPOCH).days, daily["date"].to_physical().to_numpy(), dtype=float
+        ),
         "spend": spend,
         "conversions": _values(daily, ids, "conversions", spent),
         "value": _values(daily, ids, "purchase_value", spent),
@@ -185,10 +187,11 @@ def _fit(
         prior_e=per_run["prior_e"].to_numpy()[runs[first]],
         half_life_days=half_life_days,
     )
+    # per_run's row i is run i: each summed run's holder and pool by position, not a join
     weighted = (
-        pl.DataFrame({"run": runs[first], **sums}, schema_overrides={"run": pl.UInt32})
-        .join(per_run.filter(pl.col("pool").is_not_null()), on="run")
-        .drop("run", "prior_e")
+        pl.DataFrame(sums)
+        .hstack(per_run.select("holder_id", "pool")[runs[first]])
+        .filter(pl.col("pool").is_not_null())
     )
     aov = weighted.group_by("pool").agg(
         aov=pl.col("value").sum() / pl.col("conversions").sum().clip(1e-9, None)
@@ -287,28 +290,37 @@ def _holder_sums(
     ``0.5 ** (age / half_life_days)``, the curvature ``e`` (:func:`_curvature`) and the
     weighted sums of spend, spend ** e, value and purchases."""
     size = np.diff(np.r_[first, spend.size])
+    # one buffer for every per-day product: at 10k ad sets fresh memory for each costs as
+    # much as the arithmetic (page faults)
+    scratch = np.empty(spend.size)
 
     def total(x: np.ndarray) -> np.ndarray:  # per holder
         return np.add.reduceat(x, first) if first.size else x[:0]
 
+    def weighted(x: np.ndarray) -> np.ndarray:  # per holder, the recency-weighted sum
+        return total(np.multiply(w, x, out=scratch))
+
     # the holder's mean order value and purchases per day, over its days
-    mean_order = total(value) / np.maximum(total(conversions), 1e-9)
-    per_day = total(conversions) / size
-    e, e_sd = _curvature(first, age, spend, value, mean_order, per_day, prior_e)
+    count = total(conversions)
+    mean_order = total(value) / np.maximum(count, 1e-9)
+    per_day = count / size
+    each_mean_order = np.repeat(mean_order, size)
+    e, e_sd = _curvature(first, age, spend, value, each_mean_order, per_day, prior_e, scratch)
     w = _recency_weights(age, half_life_days)
-    purchases = total(w * conversions)
+    # a day's value less its purchases at the holder's mean order value: its square per
+    # purchase estimates the variance of one purchase's value
+    off = np.multiply(conversions, each_mean_order, out=each_mean_order)
+    np.subtract(value, off, out=off)
+    purchases = weighted(conversions)
     return {
         "days": size.astype(np.int64),
         "weight": total(w),
-        "exposure": total(w * spend ** np.repeat(e, size)),
-        "value": total(w * value),
-        # a day's value less its purchases at the holder's mean order value: its
-        # square per purchase estimates the variance of one purchase's value
-        "order_var": total(w * (value - conversions * np.repeat(mean_order, size)) ** 2)
-        / np.maximum(purchases, 1e-9),
+        "exposure": weighted(np.power(spend, np.repeat(e, size), out=scratch)),
+        "value": weighted(value),
+        "order_var": weighted(np.multiply(off, off, out=off)) / np.maximum(purchases, 1e-9),
         "mean_order": mean_order,
         "conversions": purchases,
-        "spend": total(w * spend),
+        "spend": weighted(spend),
         "e": e,
         "e_sd": e_sd,
     }
@@ -332,14 +344,16 @@ def _curvature(
     age: np.ndarray,
     spend: np.ndarray,
     value: np.ndarray,
-    mean_order: np.ndarray,
+    each_mean_order: np.ndarray,
     per_day: np.ndarray,
     prior_e: np.ndarray,
+    scratch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per holder: posterior mean ``e`` and sd ``e_sd`` of its curvature, combining the pool's
     prior ``prior_e`` (sd ``ELASTICITY_PRIOR_SD``) with the slope of day-to-day changes: how
     much log value moved from one day to the next when log spend did (each pair of days weighed
-    by the precision the holder's purchases per day allow).
+    by the precision the holder's purchases per day allow). ``each_mean_order``: the holder's
+    mean order value on each of its rows; ``scratch``: a free buffer of a row's size.
 
     Differences, not levels: an efficiency that shifted for good (and the budget raises that
     follow it) moves the level once, so it cannot pass for curvature. Only days near the
@@ -347,10 +361,10 @@ def _curvature(
     day cut short by a pause or a launch delivers less *because* it went badly, not the other
     way round."""
     prior_precision = 1.0 / ELASTICITY_PRIOR_SD**2
-    size = np.diff(np.r_[first, spend.size])
     x = np.log(spend)
     # half a purchase keeps a day without purchases on the log scale
-    y = np.log(np.maximum(value + 0.5 * np.repeat(mean_order, size), 1e-9))
+    y = np.multiply(each_mean_order, 0.5, out=scratch)
+    np.log(np.maximum(np.add(value, y, out=y), 1e-9, out=y), out=y)
     # a difference of two days carries both days' purchase noise
     precision = 1.0 / (2.0 * (1.0 + VALUE_CV**2) / (per_day + 0.5) + DAY_VAR)
     usual = reaches_share_of_week_median(spend, first, USUAL_SPEND)
@@ -361,8 +375,8 @@ def _curvature(
     dy = np.zeros(spend.size)
     np.subtract(x[1:], x[:-1], out=dx[1:], where=pair[1:])
     np.subtract(y[1:], y[:-1], out=dy[1:], where=pair[1:])
-    sxx = precision * (np.add.reduceat(dx * dx, first) if first.size else x[:0])
-    sxy = precision * (np.add.reduceat(dx * dy, first) if first.size else x[:0])
+    sxy = precision * (np.add.reduceat(np.multiply(dx, dy, out=dy), first) if first.size else x[:0])
+    sxx = precision * (np.add.reduceat(np.multiply(dx, dx, out=dx), first) if first.size else x[:0])
     lo, hi = ELASTICITY_RANGE
     e = np.clip((prior_precision * prior_e + sxy) / (prior_precision + sxx), lo, hi)
     return e, np.sqrt(1.0 / (prior_precision + sxx))

@@ -19,6 +19,7 @@ from budget_pipeline.engine.holder_runs import (
     HOLDER_DAYS,
     _by_holder_and_day,
     _kahan_sums,
+    _numbers,
     holder_days,
     run_starts,
 )
@@ -290,3 +291,17 @@ def test_no_row_of_a_day_with_spend_may_miss_its_counts():
     with pytest.raises(ValueError, match=r"daily purchase_value: null on a day with spend.*a001"):
         holder_curves(broken, holders, as_of=AS_OF)
     assert date(2020, 1, 1) < day < AS_OF.date()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numbers_are_positions_in_the_ids_null_for_any_other_value(seed):
+    rng = np.random.default_rng(seed)
+    ids = pl.Series([f"id{i:04d}" for i in rng.choice(5000, 300, replace=False)]).sort()
+    pool = np.r_[ids.to_numpy(), [f"other{i}" for i in range(40)], ["", "id"]]
+    values = pl.Series("adset_id", rng.choice(pool, 2000)).scatter(rng.choice(2000, 30), None)
+    position = {v: i for i, v in enumerate(ids.to_list())}
+    want = [position.get(v) for v in values.to_list()]
+    got = _numbers(values, ids)
+    assert got.dtype == pl.Int64 and got.to_list() == want
+    assert _numbers(values, ids.head(0)).null_count() == values.len()  # no ids: none found
+    assert _numbers(values.head(0), ids).len() == 0
