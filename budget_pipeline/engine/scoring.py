@@ -201,11 +201,17 @@ def score_entities(
     )
     # the reason first, on its own: in one with_columns with the columns it reads being
     # replaced, polars' common-subexpression pass made the whole step twice as slow (0.10
-    # against 0.05 s at 10k ad sets; the same frame either way)
-    out = scored.with_columns(
-        reason=pl.when(pl.col("insufficient"))
-        .then(_reason_insufficient(settings.min_history_days, settings.min_baseline_spend))
-        .otherwise(_reason_scored(settings.frequency_threshold)),
+    # against 0.05 s at 10k ad sets; the same frame either way). Each kind of reason is
+    # written for its own rows only (a when/then wrote both for every row: 9.2 ms at 10k ad
+    # sets, against 7.6); the final sort puts the rows back in order.
+    short = pl.col("insufficient").fill_null(False)
+    out = pl.concat(
+        [
+            scored.filter(~short).with_columns(reason=_reason_scored(settings.frequency_threshold)),
+            scored.filter(short).with_columns(
+                reason=_reason_insufficient(settings.min_history_days, settings.min_baseline_spend)
+            ),
+        ]
     ).with_columns(
         [
             pl.when(~pl.col("insufficient")).then(pl.col(f"s_{c}")).alias(f"s_{c}")

@@ -160,3 +160,27 @@ def test_score_inputs_refuses_a_stale_rollup_anywhere_it_reads(tmp_path, days_ba
     )
     with pytest.raises(StaleRollupError):
         score_inputs(con, [as_of], settings, [48, 72, 96], ENTITIES)
+
+
+def test_score_inputs_inside_a_transaction_read_its_uncommitted_writes(tmp_path):
+    # outside a transaction the window metrics are read on a second cursor, beside the
+    # baselines; a cursor does not see a caller's uncommitted writes, so inside one every
+    # query must run on the caller's connection
+    con = warehouse(tmp_path / "w.duckdb", random_hours(9, 40))
+    as_of = START + timedelta(days=38)
+    settings = Settings()
+    before_windows, before_baselines = score_inputs(con, [as_of], settings, [48, 72], ENTITIES)
+    assert "a0" in before_windows["adset_id"] and "a0" in before_baselines["adset_id"]
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM insights WHERE adset_id = 'a0'")
+    con.execute("DELETE FROM insights_daily WHERE adset_id = 'a0'")
+    got_windows, got_baselines = score_inputs(con, [as_of], settings, [48, 72], ENTITIES)
+    want_windows, want_baselines = old_score_inputs(con, [as_of], settings, [48, 72])
+    con.execute("ROLLBACK")
+    assert "a0" not in got_windows["adset_id"] and "a0" not in got_baselines["adset_id"]
+    assert_frame_equal(got_windows, want_windows, check_exact=True)
+    assert_frame_equal(got_baselines, want_baselines, check_exact=True)
+    # and after the rollback, read beside each other again: the committed rows
+    again_windows, again_baselines = score_inputs(con, [as_of], settings, [48, 72], ENTITIES)
+    assert_frame_equal(again_windows, before_windows, check_exact=True)
+    assert_frame_equal(again_baselines, before_baselines, check_exact=True)
