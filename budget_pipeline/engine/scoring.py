@@ -140,6 +140,11 @@ def _dominant() -> pl.Expr:
     )
 
 
+def _amount_text(value: float) -> str:
+    """``300`` → ``"300.00"``, ``300.005`` → ``"300.005"``: two places, more if it has them."""
+    return f"{value:.2f}" if round(value, 2) == value else repr(float(value))
+
+
 def _reason_insufficient(min_days: int, min_spend: float) -> pl.Expr:
     days = pl.col("baseline_days_active")
     spend = pl.col("baseline_spend")
@@ -151,11 +156,18 @@ def _reason_insufficient(min_days: int, min_spend: float) -> pl.Expr:
                     pl.when(days < min_days).then(
                         pl.format("{} active baseline days (< {} required)", days, pl.lit(min_days))
                     ),
+                    # cut (not rounded) to the cent where rounding would reach the minimum,
+                    # shown in as many places as it has: a spend short of it never reads as
+                    # much (299.995 read "300.00 (< 300.00 required)")
                     pl.when(spend < min_spend).then(
                         pl.format(
                             "baseline spend {} (< {} required)",
-                            fixed(spend),
-                            pl.lit(f"{min_spend:.2f}"),
+                            fixed(
+                                pl.when(spend.round(2) < min_spend)
+                                .then(spend)
+                                .otherwise((spend * 100).floor() / 100)
+                            ),
+                            pl.lit(_amount_text(min_spend)),
                         )
                     ),
                 ],

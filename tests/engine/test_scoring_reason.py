@@ -205,3 +205,27 @@ def test_dominant_is_the_first_of_equal_pulls():
         "frequency 2.00 vs threshold 3.00 (s=0.50); ctr 1.00% vs 2.00% (s=0.20); "
         "velocity x1.00 (s=0.50); dominant: roas (-0.090)",
     }
+
+
+@pytest.mark.parametrize(
+    ("spend", "minimum", "text"),
+    [
+        # rounded, 299.995 read "300.00 (< 300.00 required)"
+        (299.995, 300.0, "baseline spend 299.99 (< 300.00 required)"),
+        (299.999999, 300.0, "baseline spend 299.99 (< 300.00 required)"),
+        (180.0, 300.0, "baseline spend 180.00 (< 300.00 required)"),
+        # short of the minimum by more than the rounding: rounded as every other number
+        (293.456, 300.0, "baseline spend 293.46 (< 300.00 required)"),
+        (0.0, 300.0, "baseline spend 0.00 (< 300.00 required)"),
+        # a minimum with more places than two shows them
+        (300.001, 300.004, "baseline spend 300.00 (< 300.004 required)"),
+    ],
+)
+def test_a_baseline_spend_short_of_the_minimum_never_reads_as_much(spend, minimum, text):
+    config = _config({"roas": 0.35, "cpa": 0.25, "frequency": 0.30, "engagement": 0.10})
+    config = config.model_copy(
+        update={"settings": config.settings.model_copy(update={"min_baseline_spend": minimum})}
+    )
+    windows, baselines, entities = _frames({"short": _window(base={"spend": spend})})
+    reason = score_entities(windows, baselines, entities, config)["reason"].item()
+    assert reason == f"insufficient_data: {text}"
