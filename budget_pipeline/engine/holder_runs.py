@@ -62,9 +62,14 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
         "run": cbo_run + (int(run[-1]) + 1 if run.size else 0),
         "date": dates.gather(rows[first]),
     } | {name: _kahan_sums(daily[name].gather(rows), first) for name in SUMS}
-    days = pl.concat([pl.DataFrame(part).select(list(HOLDER_DAYS)) for part in (own, cbo)]).cast(
-        HOLDER_DAYS
-    )  # type: ignore[arg-type]
+    # each part cast before the concat: an ad set's own sums keep the dtype they came in
+    # (integer spend, say), a campaign's are Float64 (:func:`_kahan_sums`)
+    days = pl.concat(
+        [
+            pl.DataFrame(part).select(list(HOLDER_DAYS)).cast(HOLDER_DAYS)  # type: ignore[arg-type]
+            for part in (own, cbo)
+        ]
+    )
     run_ids = pl.concat(
         [
             ids.gather(holder),

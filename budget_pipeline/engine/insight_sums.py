@@ -10,6 +10,7 @@ so a sum does not depend on the order DuckDB adds the rows in.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -42,6 +43,9 @@ WINDOW_SPEND: dict[str, pl.DataType] = {
 }
 
 
+_ARROW_WARNING = threading.Lock()  # see _query
+
+
 def _query(
     con: duckdb.DuckDBPyConnection,
     statement: str,
@@ -54,9 +58,13 @@ def _query(
     # that is 100k+ rows: fetched row by row into Python tuples it took seconds). DuckDB warns
     # that Arrow from execute() copies the result once: an aggregate, so that copy is cheap.
     result = con.execute(load_sql(statement), params)
-    with warnings.catch_warnings():
+    # catch_warnings() saves and restores the process-wide filters: two threads inside it at
+    # once (score_inputs reads on a second cursor) restore each other's, leaving the filter
+    # behind. One at a time; the polars conversion stays outside.
+    with _ARROW_WARNING, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
-        frame = pl.from_arrow(result.to_arrow_table())
+        table = result.to_arrow_table()
+    frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
