@@ -16,6 +16,9 @@ import polars as pl
 
 WEEK = 7  # days in the window of :func:`reaches_share_of_week_median`
 SUMS = ("spend", "conversions", "purchase_value")
+# the longest run (a CBO campaign's ad sets on one day) summed with the compensated loop; polars'
+# group sum equals it up to 1,024 rows a group (measured, polars 2.1)
+KAHAN_RUNS = 64
 HOLDER_DAYS: dict[str, pl.DataType] = {
     "run": pl.UInt32(),
     "date": pl.Date(),
@@ -54,14 +57,14 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     adsets = daily["adset_id"].gather(rows)
     adset = _numbers(adsets, adsets.drop_nulls().unique().sort()).fill_null(-1).to_numpy()
     campaign = _numbers(daily["campaign_id"].gather(rows), campaigns).to_numpy()
-    order = np.lexsort((adset, day[rows], campaign))
+    order = _order(campaign, day[rows], adset)
     rows, campaign = rows[order], campaign[order]
     first = run_starts(campaign * (int(day.max(initial=0) - day.min(initial=0)) + 1) + day[rows])
     cbo_run = _run_numbers(campaign[first])
     cbo = {
         "run": cbo_run + (int(run[-1]) + 1 if run.size else 0),
         "date": dates.gather(rows[first]),
-    } | {name: _kahan_sums(daily[name].gather(rows), first) for name in SUMS}
+    } | {name: _run_sums(daily[name].gather(rows), first) for name in SUMS}
     # each part cast before the concat: an ad set's own sums keep the dtype they came in
     # (integer spend, say), a campaign's are Float64 (:func:`_kahan_sums`)
     days = pl.concat(
@@ -95,6 +98,35 @@ def _numbers(values: pl.Series, ids: pl.Series) -> pl.Series:
     them: a non-strict cast to the enum of ``ids``, whose physical code is that position (at
     10k ad sets 6.7 ms over the 560k ad-set days, a left join 9.5 ms)."""
     return values.cast(pl.Enum(ids), strict=False).to_physical().cast(pl.Int64)
+
+
+def _order(campaign: np.ndarray, day: np.ndarray, adset: np.ndarray) -> np.ndarray:
+    """The rows sorted by campaign, day, then ad set (``np.lexsort`` of the three), as one
+    stable sort of a combined integer key where it fits in 63 bits (83 against 45 ms over
+    560k rows)."""
+    if not campaign.size:
+        return np.zeros(0, dtype=np.intp)
+    lo_day, lo_adset = int(day.min()), int(adset.min())
+    days, adsets = int(day.max()) - lo_day + 1, int(adset.max()) - lo_adset + 1
+    if (int(campaign.max()) + 1) * days * adsets >= 2**62:
+        return np.lexsort((adset, day, campaign))
+    key = (campaign.astype(np.int64) * days + (day - lo_day)) * adsets + (adset - lo_adset)
+    return np.argsort(key, kind="stable")
+
+
+def _run_sums(values: pl.Series, first: np.ndarray) -> np.ndarray:
+    """The sum of each run of ``values`` (runs starting at ``first``), missing values skipped,
+    0 for none: :func:`_kahan_sums` where no run is longer than :data:`KAHAN_RUNS` (the old
+    code's polars group sums to the bit, one numpy step per row of the longest run: a CBO
+    campaign's ad sets on a day); past that, plain sums in row order (``np.add.reduceat``):
+    the loop took 0.26 s for a campaign of 10k ad sets, and polars' group sum of a group past
+    1,024 rows depends on the frame around it. The rows come sorted (campaign, day, ad set),
+    so either way the same rows in any order give the same bits."""
+    size = np.diff(np.r_[first, len(values)])
+    if int(size.max(initial=0)) <= KAHAN_RUNS:
+        return _kahan_sums(values, first)
+    x = values.cast(pl.Float64).fill_null(0.0).to_numpy()
+    return np.add.reduceat(x, first) if first.size else np.zeros(0)
 
 
 def _kahan_sums(values: pl.Series, first: np.ndarray) -> np.ndarray:

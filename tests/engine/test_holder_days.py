@@ -305,3 +305,35 @@ def test_numbers_are_positions_in_the_ids_null_for_any_other_value(seed):
     assert got.dtype == pl.Int64 and got.to_list() == want
     assert _numbers(values, ids.head(0)).null_count() == values.len()  # no ids: none found
     assert _numbers(values.head(0), ids).len() == 0
+
+
+@pytest.mark.parametrize("cbo_sizes", [(65,), (1500,), (3, 2100)])
+def test_a_campaign_of_many_ad_sets_sums_in_any_row_order_to_the_same_bits(cbo_sizes):
+    """Past KAHAN_RUNS ad sets on a day a campaign's days are plain sums in (campaign, day, ad
+    set) order, not the numpy loop of one step per ad set (0.26 s for 10k ad sets in one
+    campaign): within 1e-12 of the old code's polars sums, and the same bits whatever order the
+    rows come in."""
+    daily, holders = _days(11, days=3, adsets=5, cbo_sizes=cbo_sizes)
+    got = holder_daily(daily, holders)
+    want = _old_holder_daily(daily, holders)
+    keys = ["holder_id", "date"]
+    assert got.select(keys).sort(keys).equals(want.select(keys).sort(keys))
+    _assert_same_curves(got.sort(keys), want.sort(keys))
+    for seed in (1, 2):
+        again = holder_daily(daily.sample(fraction=1.0, shuffle=True, seed=seed), holders)
+        assert again.equals(got)
+
+
+def test_the_order_is_lexsort_of_campaign_day_and_ad_set():
+    rng = np.random.default_rng(5)
+    from budget_pipeline.engine.holder_runs import _order
+
+    for n, span in [(0, 1), (1, 1), (5_000, 40), (5_000, 110_000)]:
+        campaign = rng.integers(0, 50, n)
+        day = rng.integers(-span, span, n)
+        adset = rng.integers(-1, 3_000, n)
+        want = np.lexsort((adset, day, campaign))
+        assert np.array_equal(_order(campaign, day, adset), want)
+    # keys past 63 bits: the three-key sort itself
+    big = np.array([2**40, 0, 2**40]), np.array([0, 2**30, 1]), np.array([2**35, 0, 1])
+    assert np.array_equal(_order(*big), np.lexsort(big[::-1]))
