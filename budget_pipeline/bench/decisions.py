@@ -43,7 +43,7 @@ def decision_steps(con, config) -> dict[str, float]:
     from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
     from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, score_inputs
     from budget_pipeline.defs.evaluation_point import evaluation_point
-    from budget_pipeline.defs.process_memory import freed_memory_kept
+    from budget_pipeline.defs.process_memory import keep_freed_memory
     from budget_pipeline.engine.cycle import cycle_as_of
     from budget_pipeline.engine.guards import plan_violations
     from budget_pipeline.engine.policy import plan_with_policies
@@ -51,6 +51,7 @@ def decision_steps(con, config) -> dict[str, float]:
     from budget_pipeline.engine.scoring import score_entities
     from budget_pipeline.engine.triggers import evaluate_triggers
 
+    keep_freed_memory()  # as composite_scores and rebalance_plan do in their processes
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -63,28 +64,26 @@ def decision_steps(con, config) -> dict[str, float]:
     # the newest evaluation point, as composite_scores and rebalance_plan decide at it
     as_of = evaluation_point(cycle_as_of(con), config.settings.interval_hours)
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-    with freed_memory_kept():  # as composite_scores and rebalance_plan each do
-        windows, baselines = score_inputs(con, [as_of], config, entities)  # as composite_scores
-        scores = score_entities(windows, baselines, entities, config)
+    windows, baselines = score_inputs(con, [as_of], config, entities)  # as composite_scores
+    scores = score_entities(windows, baselines, entities, config)
     lap("scores")
     state = db.read(con, "select_trigger_states").clear()  # a first evaluation at as_of
     _, actions = evaluate_triggers(scores, windows, state, config)
     lap("triggers")
-    with freed_memory_kept():
-        last_changes = conform(
-            db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
-        )
-        mins = min_budgets(con, config, entities)
-        plan = plan_with_policies(
-            entities,
-            scores,
-            conform(actions, ACTIONS),
-            config,
-            as_of=as_of,
-            daily=daily_performance(con, as_of, CURVE_DAYS),
-            last_changes=last_changes,
-            min_budgets=mins,
-        )
+    last_changes = conform(
+        db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
+    )
+    mins = min_budgets(con, config, entities)
+    plan = plan_with_policies(
+        entities,
+        scores,
+        conform(actions, ACTIONS),
+        config,
+        as_of=as_of,
+        daily=daily_performance(con, as_of, CURVE_DAYS),
+        last_changes=last_changes,
+        min_budgets=mins,
+    )
     lap("plan")
     plan_violations(plan, config, last_changes=last_changes, as_of=as_of, min_budgets=mins)
     lap("guards")

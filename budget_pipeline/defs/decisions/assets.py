@@ -39,7 +39,7 @@ from budget_pipeline.defs.evaluation_point import (
     record_decided,
 )
 from budget_pipeline.defs.extraction.assets import ad_entities
-from budget_pipeline.defs.process_memory import freed_memory_kept
+from budget_pipeline.defs.process_memory import keep_freed_memory
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.defs.warehouse.assets import entity_baselines
@@ -128,51 +128,49 @@ def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFr
 def composite_scores(
     context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
 ) -> dg.MaterializeResult:
-    with freed_memory_kept():  # freed arrays reused in this step, given back after
-        config = pools.load()
-        settings = config.settings
-        with warehouse.connect() as con:
-            as_of = cycle_as_of(con)
-            state = _read_state(con)
-            last_eval = state["last_eval_at"].max() if state.height else None
-            points = pending_evaluation_points(
-                as_of, last_eval, settings.interval_hours, warmup_intervals(config)
-            ) or [last_eval or as_of]
-            entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-            inputs = decision_inputs(con, points[-1], config, entities.select(SCORE_ENTITY_COLUMNS))
-            if points == [last_eval]:
-                if already_decided(con, SCORED, last_eval, inputs) is not None:
-                    context.log.info(f"no new evaluation point since {last_eval}: scores kept")
-                    scores = conform(
-                        db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES
-                    )
-                    metadata = score_metadata(scores, entity_labels(entities), config.currency)
-                    return dg.MaterializeResult(
-                        metadata={"evaluation_points": 0, "recomputed": False, **metadata}
-                    )
-                # the inputs of the last advance changed: score all of its points again (the
-                # triggers evaluate them again from the state before it, see trigger_states)
-                stored = decided(con, SCORED) or {}
-                if stored.get("as_of") == last_eval.isoformat():
-                    points = _recorded_points(stored) or points
-            context.log.info(
-                f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}"
-            )
-            windows, baselines = score_inputs(con, points, config, entities)
-            scores = score_entities(windows, baselines, entities, config)
-            db.replace(
-                con,
-                scores,
-                delete="delete_composite_scores_at",
-                insert="insert_composite_scores",
-                staged_as="staged_composite_scores",
-                params={"as_of": points},
-            )
-            record_decided(con, SCORED, points[-1], inputs, _as_json(points))
-        metadata = score_metadata(scores, entity_labels(entities), config.currency)
-        return dg.MaterializeResult(
-            metadata={"evaluation_points": len(points), "recomputed": True, **metadata}
+    keep_freed_memory()
+    config = pools.load()
+    settings = config.settings
+    with warehouse.connect() as con:
+        as_of = cycle_as_of(con)
+        state = _read_state(con)
+        last_eval = state["last_eval_at"].max() if state.height else None
+        points = pending_evaluation_points(
+            as_of, last_eval, settings.interval_hours, warmup_intervals(config)
+        ) or [last_eval or as_of]
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        inputs = decision_inputs(con, points[-1], config, entities.select(SCORE_ENTITY_COLUMNS))
+        if points == [last_eval]:
+            if already_decided(con, SCORED, last_eval, inputs) is not None:
+                context.log.info(f"no new evaluation point since {last_eval}: scores kept")
+                scores = conform(
+                    db.read(con, "select_composite_scores_at", {"as_of": points}), SCORES
+                )
+                metadata = score_metadata(scores, entity_labels(entities), config.currency)
+                return dg.MaterializeResult(
+                    metadata={"evaluation_points": 0, "recomputed": False, **metadata}
+                )
+            # the inputs of the last advance changed: score all of its points again (the
+            # triggers evaluate them again from the state before it, see trigger_states)
+            stored = decided(con, SCORED) or {}
+            if stored.get("as_of") == last_eval.isoformat():
+                points = _recorded_points(stored) or points
+        context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
+        windows, baselines = score_inputs(con, points, config, entities)
+        scores = score_entities(windows, baselines, entities, config)
+        db.replace(
+            con,
+            scores,
+            delete="delete_composite_scores_at",
+            insert="insert_composite_scores",
+            staged_as="staged_composite_scores",
+            params={"as_of": points},
         )
+        record_decided(con, SCORED, points[-1], inputs, _as_json(points))
+    metadata = score_metadata(scores, entity_labels(entities), config.currency)
+    return dg.MaterializeResult(
+        metadata={"evaluation_points": len(points), "recomputed": True, **metadata}
+    )
 
 
 @dg.asset(
@@ -261,103 +259,103 @@ def rebalance_plan(
     pools: PoolsResource,
     account: AdAccount,
 ) -> dg.MaterializeResult:
-    with freed_memory_kept():  # freed arrays reused in this step, given back after
-        config = pools.load()
-        with warehouse.connect() as con:
-            as_of = db.scalar(con, "select_latest_score_time")
-            if as_of is None:
-                raise RuntimeError("composite_scores is empty: materialize composite_scores first")
-            entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-            scores = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
-            actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
-            last_changes = conform(
-                db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
-            )
-            unfinished = db.read(con, "select_unfinished_plans")
-            held_pools = {
-                pool: f"plan {row['plan_id']} is still being finished in this pool "
-                f"({row['open_steps']} step(s) open): no new move until it completes or rolls back"
-                for row in unfinished.iter_rows(named=True)
-                for pool in row["pools"]
-            }
-            rules = pool_rules(pools.path, config)
-            mins = min_budgets(con, config, entities)
-            in_learning = db.read(con, "select_learning_stages")
-            inputs = decision_inputs(
-                con,
-                as_of,
-                config,
-                {name: repr(rule) for name, rule in sorted(rules.items())},
-                entities.select(PLAN_ENTITY_COLUMNS),
-                scores,
-                actions,
-                last_changes,
-                unfinished,
-                in_learning,
-                mins,
-            )
-            kept = already_decided(con, PLANNED, as_of, inputs)
-            plan = (
-                conform(db.read(con, "select_rebalance_plan", {"plan_id": kept}), PLAN)
-                if kept
-                else None
-            )
-            recomputed = plan is None or plan.height == 0
-            if not recomputed:
-                context.log.info(f"no new evaluation point since {as_of}: plan {kept} kept")
-                plan_id = kept
-            else:
-                needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
-                windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
-                marginal = any(p.policy == "marginal_return" for p in config.pools)
-                db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
-                plan = plan_with_policies(
-                    entities,
-                    scores,
-                    actions,
-                    config,
-                    as_of=as_of,
-                    windows=windows,
-                    daily=daily_performance(con, as_of, CURVE_DAYS) if marginal else None,
-                    last_changes=last_changes,
-                    rules=rules,
-                    min_budgets=mins,
-                    in_learning=in_learning,
-                    held_pools=held_pools,
-                    scope=db.scalar(con, "select_warehouse_id"),
-                )
-                plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
-                stored = plan.with_columns(
-                    as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
-                )
-                db.replace(
-                    con,
-                    stored,
-                    delete="delete_rebalance_plan",
-                    insert="insert_rebalance_plan",
-                    staged_as="staged_rebalance_plan",
-                    params={"plan_id": plan_id},
-                )
-                record_decided(con, PLANNED, as_of, inputs, plan_id if plan.height else "")
-            performance = pool_performance(con, as_of, config.settings.interval_hours)
-        metadata = plan_metadata(
-            plan,
-            plan_id,
+    keep_freed_memory()
+    config = pools.load()
+    with warehouse.connect() as con:
+        as_of = db.scalar(con, "select_latest_score_time")
+        if as_of is None:
+            raise RuntimeError("composite_scores is empty: materialize composite_scores first")
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        scores = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
+        actions = conform(db.read(con, "select_trigger_actions_at", {"as_of": as_of}), ACTIONS)
+        last_changes = conform(
+            db.read(con, "select_last_changes", {"as_of": as_of, "plan_id": None}), LAST_CHANGES
+        )
+        unfinished = db.read(con, "select_unfinished_plans")
+        held_pools = {
+            pool: f"plan {row['plan_id']} is still being finished in this pool "
+            f"({row['open_steps']} step(s) open): no new move until it completes or rolls back"
+            for row in unfinished.iter_rows(named=True)
+            for pool in row["pools"]
+        }
+        rules = pool_rules(pools.path, config)
+        mins = min_budgets(con, config, entities)
+        in_learning = db.read(con, "select_learning_stages")
+        inputs = decision_inputs(
+            con,
             as_of,
             config,
-            labels=entity_labels(entities),
-            entities=entities,
-            actions=actions,
-            scores=scores,
-            performance=performance,
-            charts=charts_dir(warehouse.database),
+            {name: repr(rule) for name, rule in sorted(rules.items())},
+            entities.select(PLAN_ENTITY_COLUMNS),
+            scores,
+            actions,
+            last_changes,
+            unfinished,
+            in_learning,
+            mins,
         )
-        metadata["recomputed"] = recomputed  # False: nothing new since the plan was made
-        # The execution gate finishes these (it reads this list from the event log).
-        metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
-        # Whose plan this is: accounts sharing one Dagster instance look up only their own.
-        metadata[ACCOUNT_METADATA] = account.account_id
-        return dg.MaterializeResult(metadata=metadata)
+        kept = already_decided(con, PLANNED, as_of, inputs)
+        plan = (
+            conform(db.read(con, "select_rebalance_plan", {"plan_id": kept}), PLAN)
+            if kept
+            else None
+        )
+        recomputed = plan is None or plan.height == 0
+        if not recomputed:
+            context.log.info(f"no new evaluation point since {as_of}: plan {kept} kept")
+            plan_id = kept
+        else:
+            needed = sorted({h for rule in rules.values() for h in rule_window_hours(rule)})
+            windows = window_metrics(con, [as_of], needed) if rules else empty(WINDOW_METRICS)
+            marginal = any(p.policy == "marginal_return" for p in config.pools)
+            db.run(con, "insert_warehouse_id", {"id": uuid.uuid4().hex})
+            plan = plan_with_policies(
+                entities,
+                scores,
+                actions,
+                config,
+                as_of=as_of,
+                windows=windows,
+                daily=daily_performance(con, as_of, CURVE_DAYS) if marginal else None,
+                last_changes=last_changes,
+                rules=rules,
+                min_budgets=mins,
+                in_learning=in_learning,
+                held_pools=held_pools,
+                scope=db.scalar(con, "select_warehouse_id"),
+            )
+            plan_id = plan["plan_id"][0] if plan.height else f"plan-empty-{as_of:%Y%m%d-%H%M}"
+            stored = plan.with_columns(
+                as_of=pl.lit(as_of), created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None))
+            )
+            db.replace(
+                con,
+                stored,
+                delete="delete_rebalance_plan",
+                insert="insert_rebalance_plan",
+                staged_as="staged_rebalance_plan",
+                params={"plan_id": plan_id},
+            )
+            record_decided(con, PLANNED, as_of, inputs, plan_id if plan.height else "")
+        performance = pool_performance(con, as_of, config.settings.interval_hours)
+    metadata = plan_metadata(
+        plan,
+        plan_id,
+        as_of,
+        config,
+        labels=entity_labels(entities),
+        entities=entities,
+        actions=actions,
+        scores=scores,
+        performance=performance,
+        charts=charts_dir(warehouse.database),
+    )
+    metadata["recomputed"] = recomputed  # False: nothing new since the plan was made
+    # The execution gate finishes these (it reads this list from the event log).
+    metadata["unfinished_plans"] = dg.MetadataValue.json(unfinished["plan_id"].to_list())
+    # Whose plan this is: accounts sharing one Dagster instance look up only their own.
+    metadata[ACCOUNT_METADATA] = account.account_id
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def pool_rules(pools_path: str, config) -> dict:
