@@ -43,7 +43,6 @@ def decision_steps(con, config) -> dict[str, float]:
     from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
     from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, score_inputs
     from budget_pipeline.defs.evaluation_point import evaluation_point
-    from budget_pipeline.defs.process_memory import keep_freed_memory
     from budget_pipeline.engine.cycle import cycle_as_of
     from budget_pipeline.engine.guards import plan_violations
     from budget_pipeline.engine.policy import plan_with_policies
@@ -51,7 +50,6 @@ def decision_steps(con, config) -> dict[str, float]:
     from budget_pipeline.engine.scoring import score_entities
     from budget_pipeline.engine.triggers import evaluate_triggers
 
-    keep_freed_memory()  # as composite_scores and rebalance_plan do in their processes
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 

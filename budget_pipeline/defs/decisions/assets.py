@@ -39,7 +39,6 @@ from budget_pipeline.defs.evaluation_point import (
     record_decided,
 )
 from budget_pipeline.defs.extraction.assets import ad_entities
-from budget_pipeline.defs.process_memory import keep_freed_memory
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
 from budget_pipeline.defs.warehouse.assets import entity_baselines
@@ -128,7 +127,6 @@ def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFr
 def composite_scores(
     context: dg.AssetExecutionContext, warehouse: Warehouse, pools: PoolsResource
 ) -> dg.MaterializeResult:
-    keep_freed_memory()
     config = pools.load()
     settings = config.settings
     with warehouse.connect() as con:
@@ -259,7 +257,6 @@ def rebalance_plan(
     pools: PoolsResource,
     account: AdAccount,
 ) -> dg.MaterializeResult:
-    keep_freed_memory()
     config = pools.load()
     with warehouse.connect() as con:
         as_of = db.scalar(con, "select_latest_score_time")
