@@ -37,7 +37,7 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     id, then the campaigns by id; an unknown day first), ``run`` numbering the holders 0, 1,
     ... in row order; and each run's holder id. An ad set's rows pass as they are (two rows of
     one day stay two, in their order); a campaign's day sums its ad sets' in id order
-    (:func:`_kahan_sums`, as the old polars group sum). A row neither kind holds is left out."""
+    (:func:`_run_sums`). A row neither kind holds is left out."""
     dates = daily["date"].cast(pl.Date)
     day = dates.to_physical().cast(pl.Int64)  # an unknown day before every known one
     day = day.fill_null(day.min() - 1 if day.null_count() < day.len() else 0)
@@ -66,7 +66,7 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
         "date": dates.gather(rows[first]),
     } | {name: _run_sums(daily[name].gather(rows), first) for name in SUMS}
     # each part cast before the concat: an ad set's own sums keep the dtype they came in
-    # (integer spend, say), a campaign's are Float64 (:func:`_kahan_sums`)
+    # (integer spend, say), a campaign's are Float64 (:func:`_run_sums`)
     days = pl.concat(
         [
             pl.DataFrame(part).select(list(HOLDER_DAYS)).cast(HOLDER_DAYS)  # type: ignore[arg-type]

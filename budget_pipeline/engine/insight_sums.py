@@ -66,7 +66,7 @@ def _query(
         table = result.to_arrow_table()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return _cast(frame, schema)
 
 
 def _time_bounds(

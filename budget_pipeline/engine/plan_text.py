@@ -157,9 +157,8 @@ def allocation_reasons(
     which = frame.select(which_case).to_series()
     numbered = frame.with_row_index("_row")
     parts = [
-        numbered.filter(which == i).select("_row", text.alias("body"))
+        numbered.filter(which == i).select("_row", cases[i][1].alias("body"))
         for i in which.unique().sort().to_list()
-        for text in [cases[i][1]]
     ]
     body = pl.concat(parts).sort("_row")["body"] if parts else pl.Series("body", [], pl.Utf8)
     return frame.select(

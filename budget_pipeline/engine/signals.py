@@ -40,26 +40,21 @@ from budget_pipeline.config.pools import Settings
 
 # The queries live in insight_sums and baselines; their names stay importable from here.
 from budget_pipeline.engine.baselines import (  # noqa: F401
-    AUTO_LOOKBACKS,
     BASELINES,
     LOOKBACKS,
     VOLUME_WINDOW_HOURS,
     cbo_campaign_ids,
     entity_baselines,
     entity_lookbacks,
-    longest_lookback,
     lookback_expr,
-    score_inputs,
 )
 from budget_pipeline.engine.credibility import evidence_z
 from budget_pipeline.engine.insight_sums import (  # noqa: F401
     SUM_COLUMNS,
     WINDOW_METRICS,
-    WINDOW_SPEND,
     _cast,
     _time_bounds,
     window_metrics,
-    window_spend,
 )
 
 # compute_signals(): raw metrics, baselines and components per entity and evaluation point.

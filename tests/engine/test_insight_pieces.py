@@ -20,8 +20,9 @@ from polars.testing import assert_frame_equal
 from budget_pipeline import insights_rollup
 from budget_pipeline.engine import baselines, insight_pieces, insight_sums, response_curves
 from budget_pipeline.engine.insight_pieces import StaleRollupError, edge_dates, noon_dates
+from budget_pipeline.engine.insight_sums import window_spend
 from budget_pipeline.engine.response_curves import daily_performance
-from budget_pipeline.engine.signals import entity_baselines, window_metrics, window_spend
+from budget_pipeline.engine.signals import entity_baselines, window_metrics
 
 DAYS = 20
 HOURS = random_hours(3, DAYS)
