@@ -84,15 +84,17 @@ def allocate(
     score_exempt_pools: tuple[str, ...] = (),
     closed_pools: tuple[str, ...] = (),
     scope: str = "",
+    holders: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The plan (contracts.PLAN) for every budget holder of ``entities`` in a pool.
 
     ``scores`` (contracts.SCORES): a holder whose latest score is ``insufficient_data`` is never
     moved, except in ``score_exempt_pools``. Money of ``closed_pools`` stays in the pool (a
-    Meta rule's pool). The other inputs as in :func:`~budget_pipeline.engine.holders.with_blocks`.
+    Meta rule's pool). ``holders``: ``budget_holders(entities, config)`` if the caller has it
+    already. The other inputs as in :func:`~budget_pipeline.engine.holders.with_blocks`.
     """
     settings = config.settings
-    frame = budget_holders(entities, config)
+    frame = budget_holders(entities, config) if holders is None else holders
     if frame.height == 0:
         return contracts.empty(contracts.PLAN)
     props = contracts.conform(proposals, PROPOSALS).unique("entity_id", keep="last")

@@ -150,15 +150,19 @@ def propose_marginal(
     pools: list[str],
     min_budgets: pl.DataFrame | None = None,
     settings: MarginalSettings | None = None,
+    holders: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """PROPOSALS for the holders of ``pools`` (the pools whose policy is this one).
 
     ``daily``: per ad set and day (response_curves.daily_performance); ``scores``:
-    contracts.SCORES at ``as_of`` (status and score per holder).
+    contracts.SCORES at ``as_of`` (status and score per holder); ``holders``:
+    ``budget_holders(entities, config)`` if the caller has it already.
     """
     settings = settings or MarginalSettings()
     factor = minor_factor(config.currency)
-    holders = budget_holders(entities, config).filter(pl.col("pool").is_in(pools))
+    if holders is None:
+        holders = budget_holders(entities, config)
+    holders = holders.filter(pl.col("pool").is_in(pools))
     if holders.height == 0:
         return contracts.empty(PROPOSALS)
     latest = scores.sort("as_of").unique("entity_id", keep="last")

@@ -19,6 +19,7 @@ import polars as pl
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.allocator import PROPOSALS, allocate
+from budget_pipeline.engine.holders import budget_holders
 from budget_pipeline.engine.marginal_policy import propose_marginal
 from budget_pipeline.engine.meta_rules import MetaRule, load_rule
 from budget_pipeline.engine.rule_policy import propose_rule, rule_metrics
@@ -56,6 +57,7 @@ def plan_with_policies(
     for pool in config.pools:
         by_policy[pool.policy].append(pool.name)
     parts = [contracts.empty(PROPOSALS)]
+    holders = budget_holders(entities, config)  # once: the marginal policy and the allocator
     if by_policy["composite"]:
         parts.append(
             propose_thresholds(entities, scores, actions, config, pools=by_policy["composite"])
@@ -72,6 +74,7 @@ def plan_with_policies(
                 as_of=as_of,
                 pools=by_policy["marginal_return"],
                 min_budgets=min_budgets,
+                holders=holders,
             )
         )
     if by_policy["meta_rule"]:
@@ -103,4 +106,5 @@ def plan_with_policies(
         score_exempt_pools=tuple(by_policy["meta_rule"]),
         closed_pools=tuple(by_policy["meta_rule"]),
         scope=scope,
+        holders=holders,
     )
