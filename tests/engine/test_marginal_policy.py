@@ -196,3 +196,35 @@ def test_a_saturating_holder_is_seen_as_one_when_its_budget_varied():
     sd = dict(curves.select("holder_id", "elasticity_sd").iter_rows())
     assert e["sat"] < 0.5 and e["lin"] > 0.62  # pulled from the prior 0.6 by the data
     assert all(0 < v < 0.1 for v in sd.values())  # and surer than the prior
+
+
+def test_the_plan_finds_the_budget_holders_once_and_gives_what_each_step_finds_alone(
+    monkeypatch,
+):
+    # Issue 11: plan_with_policies hands its budget holders to the marginal policy and the
+    # allocator; the plan must be the one they make finding the holders themselves.
+    from budget_pipeline.engine import allocator, holders, marginal_policy, policy
+
+    budgets = {"a": 10_000, "b": 12_000, "c": 8_000, "d": 9_000}
+    levels = {"a": (100.0, 4.0), "b": (120.0, 2.0), "c": (80.0, 3.0), "d": (90.0, 1.5)}
+    cfg, ents, sc = config(), entities(budgets), scores(a=0.5, b=0.5, c=0.5, d=0.3)
+    daily, actions = history(levels), pl.DataFrame(schema=contracts.ACTIONS)
+    alone = allocator.allocate(
+        ents,
+        marginal_policy.propose_marginal(ents, sc, daily, cfg, as_of=AS_OF, pools=["p"]),
+        cfg,
+        as_of=AS_OF,
+        scores=sc,
+    )
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return holders.budget_holders(*args, **kwargs)
+
+    for module in (policy, marginal_policy, allocator):
+        monkeypatch.setattr(module, "budget_holders", counted)
+    out = plan_with_policies(ents, sc, actions, cfg, as_of=AS_OF, daily=daily)
+    assert len(calls) == 1
+    assert out.equals(alone)
+    assert out["delta"].abs().sum() > 0  # a plan that moves money, not an empty one
