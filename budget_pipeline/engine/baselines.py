@@ -200,13 +200,14 @@ def entity_baselines(
             pl.col("adset_id").cast(pl.Utf8()),
             pl.col("as_of").cast(pl.Datetime("us")),
             pl.col("lookback_hours").cast(pl.Int32()),
-        )
+        ).with_row_index("cell")  # the query groups by it: one integer, not three keys
         pairs = listed.select("as_of", "lookback_hours").unique().drop_nulls("as_of")
         pairs = list(pairs.iter_rows())  # one per point and length: a handful
         constant = None
     else:
         listed = pl.DataFrame(schema=LOOKBACKS).select("adset_id", "as_of", "lookback_hours")
         listed = listed.with_columns(pl.col("lookback_hours").cast(pl.Int32()))
+        listed = listed.with_row_index("cell")
         constant = int(lookback_hours)
         pairs = [(p, constant) for p in eval_points]
     pairs = [(p, int(h)) for p, h in pairs]
