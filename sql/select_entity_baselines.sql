@@ -3,9 +3,9 @@
 -- The current window is excluded, so a change shows against what came before it.
 --
 -- The lookback comes either per (ad set, as_of) from the staged frame `staged_lookbacks`
--- (adset_id, as_of, lookback_hours; then exactly those pairs are returned), or, when
--- $lookback_hours is not NULL, as one length for every ad set with Insights before each point
--- in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
+-- (cell, adset_id, as_of, lookback_hours; cell a distinct integer >= 0 per row, e.g. its
+-- index; then exactly those pairs are returned), or, when $lookback_hours is not NULL, as
+-- one length for every ad set with Insights before each point in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
 -- just before the lookback window); a day is active when the ad set spent in it. They come
 -- back as the bits of a mask, bit d = offset d, split into two BIGINTs (bits 0-62 in
@@ -24,15 +24,21 @@ points AS (
     SELECT DISTINCT unnest($eval_points::TIMESTAMP[]) AS as_of
 ),
 grid AS (
-    SELECT adset_id, as_of, lookback_hours FROM staged_lookbacks
+    SELECT cell, adset_id, as_of, lookback_hours FROM staged_lookbacks
     UNION ALL
-    SELECT a.adset_id, p.as_of, $lookback_hours::INTEGER AS lookback_hours
+    -- cells below 0, so they never meet a staged one
+    SELECT
+        -row_number() OVER (ORDER BY a.adset_id, p.as_of) AS cell,
+        a.adset_id,
+        p.as_of,
+        $lookback_hours::INTEGER AS lookback_hours
     FROM (SELECT DISTINCT adset_id FROM recent) AS a
     CROSS JOIN points AS p
     WHERE $lookback_hours::INTEGER IS NOT NULL
 ),
 bounds AS (
     SELECT
+        cell,
         adset_id,
         as_of,
         lookback_hours,
@@ -48,10 +54,8 @@ pieces AS (
     -- what varies per bound (its end's date and hour) is computed once per bound, above:
     -- per piece only integer arithmetic remains
     SELECT
-        b.adset_id,
+        b.cell,
         i.campaign_id,
-        b.as_of,
-        b.lookback_hours,
         i.piece_start < b.baseline_end AS in_baseline,
         i.spend,
         i.impressions,
@@ -71,12 +75,11 @@ pieces AS (
         AND i.piece_start < b.as_of
 ),
 sums AS (
-    -- grouped by the three columns that make a bound (its start and end follow from them)
+    -- grouped by the bound's integer cell (hashing one integer, not its ad set, point and
+    -- length), joined back to the bound below
     SELECT
-        adset_id,
+        cell,
         max(campaign_id) AS campaign_id,
-        as_of,
-        lookback_hours,
         -- the active days as bits of one 128-bit mask: a cheap OR per row instead of two
         -- DISTINCT aggregates
         coalesce(
@@ -108,15 +111,15 @@ sums AS (
         CAST(coalesce(sum(purchase_value) FILTER (WHERE in_baseline), 0) AS DOUBLE)
             AS baseline_purchase_value
     FROM pieces
-    GROUP BY adset_id, as_of, lookback_hours
+    GROUP BY cell
 )
 SELECT
-    adset_id,
-    campaign_id,
-    as_of,
-    lookback_hours,
-    as_of - to_hours(lookback_hours) - to_days($baseline_days::INTEGER) AS baseline_start,
-    as_of - to_hours(lookback_hours) AS baseline_end,
+    b.adset_id,
+    s.campaign_id,
+    b.as_of,
+    b.lookback_hours,
+    b.baseline_start,
+    b.baseline_end,
     CAST(bit_count(active_mask) AS BIGINT) AS baseline_days_active,
     CAST(active_mask & ((CAST(1 AS HUGEINT) << 63) - 1) AS BIGINT) AS active_mask_lo,
     CAST(active_mask >> 63 AS BIGINT) AS active_mask_hi,
@@ -137,5 +140,6 @@ SELECT
         AS baseline_ctr,
     CASE WHEN baseline_reach > 0 THEN baseline_impressions / baseline_reach END
         AS baseline_frequency
-FROM sums
-ORDER BY as_of, adset_id;
+FROM sums AS s
+JOIN bounds AS b ON b.cell = s.cell
+ORDER BY b.as_of, b.adset_id;

@@ -1,6 +1,7 @@
 -- Per ad set, evaluation point ($eval_points TIMESTAMP[]) and window length ($windows
--- INTEGER[] hours): Insights summed over ts in [as_of - window, as_of), the same split into
--- the earlier and the later half of the window (velocity trend), and the hours with spend.
+-- INTEGER[] hours): Insights summed over ts in [as_of - window, as_of), the spend and the
+-- conversions split into the earlier and the later half of the window (the velocity trend
+-- reads only those), and the hours with spend.
 -- Conversions and value are the attribution-matured estimates (see merge_insights_partition).
 -- An ad set appears for a window only if it has at least one hourly row in it.
 -- $lo/$hi bound every window ([earliest start, latest as_of)). The Insights are read as pieces
@@ -41,12 +42,7 @@ sums AS (
         sum(i.conversions) AS conversions,
         sum(i.purchase_value) AS purchase_value,
         coalesce(sum(i.spend) FILTER (WHERE i.piece_start < g.window_mid), 0) AS spend_early,
-        coalesce(sum(i.impressions) FILTER (WHERE i.piece_start < g.window_mid), 0) AS impressions_early,
-        coalesce(sum(i.reach) FILTER (WHERE i.piece_start < g.window_mid), 0) AS reach_early,
-        coalesce(sum(i.clicks) FILTER (WHERE i.piece_start < g.window_mid), 0) AS clicks_early,
         coalesce(sum(i.conversions) FILTER (WHERE i.piece_start < g.window_mid), 0) AS conversions_early,
-        coalesce(sum(i.purchase_value) FILTER (WHERE i.piece_start < g.window_mid), 0)
-            AS purchase_value_early,
         sum(bit_count(i.spent_hours)) AS hours_with_spend
     FROM grid AS g
     JOIN recent AS i
@@ -66,17 +62,9 @@ SELECT
     CAST(conversions AS DOUBLE) AS conversions,
     CAST(purchase_value AS DOUBLE) AS purchase_value,
     CAST(spend_early AS DOUBLE) AS spend_early,
-    CAST(impressions_early AS BIGINT) AS impressions_early,
-    CAST(reach_early AS BIGINT) AS reach_early,
-    CAST(clicks_early AS BIGINT) AS clicks_early,
     CAST(conversions_early AS DOUBLE) AS conversions_early,
-    CAST(purchase_value_early AS DOUBLE) AS purchase_value_early,
     CAST(spend - spend_early AS DOUBLE) AS spend_late,
-    CAST(impressions - impressions_early AS BIGINT) AS impressions_late,
-    CAST(reach - reach_early AS BIGINT) AS reach_late,
-    CAST(clicks - clicks_early AS BIGINT) AS clicks_late,
     CAST(conversions - conversions_early AS DOUBLE) AS conversions_late,
-    CAST(purchase_value - purchase_value_early AS DOUBLE) AS purchase_value_late,
     CAST(hours_with_spend AS BIGINT) AS hours_with_spend
 FROM sums
 ORDER BY as_of, window_hours, adset_id;

@@ -195,8 +195,8 @@ def score_entities(
     settings = config.settings
     members = _membership(entities, config)
     cbo = members.filter(pl.col("entity_type") == "campaign")["entity_id"].to_list()
-    signals = compute_signals(
-        entity_windows(windows, cbo), entity_baseline_sums(baselines, cbo), settings
+    signals = compute_signals(  # unsorted: sorted once, at the end
+        entity_windows(windows, cbo), entity_baseline_sums(baselines, cbo), settings, sort=False
     )
     scored = (
         signals.join(members, on=["entity_id", "entity_type"], how="inner")

@@ -212,7 +212,7 @@ def frequency_component(frequency: pl.Expr, threshold: float, k: float) -> pl.Ex
 
 
 def compute_signals(
-    windows: pl.DataFrame, baselines: pl.DataFrame, settings: Settings
+    windows: pl.DataFrame, baselines: pl.DataFrame, settings: Settings, *, sort: bool = True
 ) -> pl.DataFrame:
     """Raw metrics and components per entity, each over its own lookback window.
 
@@ -221,7 +221,8 @@ def compute_signals(
     :func:`entity_baseline_sums`). Each baseline row picks the window row whose
     ``window_hours`` equals its ``lookback_hours``; a window without a baseline row, or a
     baseline without activity in its window, gives no row. Baseline ratios are recomputed
-    from the sums. Returns :data:`SIGNALS`, never NaN.
+    from the sums. Returns :data:`SIGNALS`, never NaN, sorted by point, entity type and id
+    (``sort=False``: in no set order, for a caller that sorts its own result).
     """
     k = settings.score_steepness
     keys = ["entity_id", "entity_type", "as_of"]
@@ -298,4 +299,5 @@ def compute_signals(
             pl.when(pl.col("baseline_roas") > 0).then(pl.col("roas") / pl.col("baseline_roas")),
         ),
     )
-    return _cast(out, SIGNALS).sort("as_of", "entity_type", "entity_id")
+    out = _cast(out, SIGNALS)
+    return out.sort("as_of", "entity_type", "entity_id") if sort else out

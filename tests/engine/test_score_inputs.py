@@ -184,3 +184,20 @@ def test_score_inputs_inside_a_transaction_read_its_uncommitted_writes(tmp_path)
     again_windows, again_baselines = score_inputs(con, [as_of], settings, [48, 72], ENTITIES)
     assert_frame_equal(again_windows, before_windows, check_exact=True)
     assert_frame_equal(again_baselines, before_baselines, check_exact=True)
+
+
+def test_a_stale_rollup_is_reported_before_what_the_baselines_side_then_failed_on(tmp_path):
+    # the rollup is checked on the second cursor, beside the baselines: when the baselines
+    # side fails too (here on entities without budget_type), the stale rollup is the error
+    con = warehouse(tmp_path / "w.duckdb", random_hours(8, 40))
+    as_of = START + timedelta(days=38)
+    settings = Settings()
+    broken = ENTITIES.drop("budget_type")
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):  # fresh: the baselines' own error
+        score_inputs(con, [as_of], settings, [48, 72, 96], broken)
+    con.execute(
+        "DELETE FROM insights WHERE adset_id = 'a0' AND ts = $ts",
+        {"ts": as_of - timedelta(days=3, hours=-10)},
+    )
+    with pytest.raises(StaleRollupError):
+        score_inputs(con, [as_of], settings, [48, 72, 96], broken)
