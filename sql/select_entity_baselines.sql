@@ -4,8 +4,10 @@
 --
 -- The lookback comes either per (ad set, as_of) from the staged frame `staged_lookbacks`
 -- (cell, adset_id, as_of, lookback_hours; cell a distinct integer >= 0 per row, e.g. its
--- index; then exactly those pairs are returned), or, when $lookback_hours is not NULL, as
--- one length for every ad set with Insights before each point in $eval_points. An ad set whose rows all lie in its window gets a zero baseline row.
+-- index, the rows distinct: a row listed twice would come back twice; then exactly those
+-- pairs are returned), or, when $lookback_hours is not NULL, as one length for every ad set
+-- with Insights before each point in $eval_points. An ad set whose rows all lie in its
+-- window gets a zero baseline row.
 -- Baseline days are 24-hour slots counted back from the baseline's end (offset 0 = the day
 -- just before the lookback window); a day is active when the ad set spent in it. They come
 -- back as the bits of a mask, bit d = offset d, split into two BIGINTs (bits 0-62 in

@@ -177,7 +177,7 @@ def entity_baselines(
     The baseline is ``[as_of - lookback - baseline_days, as_of - lookback)``: it excludes the
     current window. ``lookback_hours`` is one length for every ad set (rows for every ad set
     with Insights in ``[baseline start, as_of)``), or a frame with ``adset_id``, ``as_of`` and
-    ``lookback_hours`` (rows for exactly those pairs, e.g. :func:`entity_lookbacks`). Left
+    ``lookback_hours`` (a row for each distinct row, e.g. :func:`entity_lookbacks`). Left
     out, both come from ``settings``: ``baseline_days``, and ``lookback_hours`` if set, else
     the per-ad-set lookback scaled by spend volume (:func:`entity_lookbacks`, with
     ``entities`` to find CBO campaigns; ``recent`` as in :func:`entity_lookbacks`). Returns
@@ -200,7 +200,11 @@ def entity_baselines(
             pl.col("adset_id").cast(pl.Utf8()),
             pl.col("as_of").cast(pl.Datetime("us")),
             pl.col("lookback_hours").cast(pl.Int32()),
-        ).with_row_index("cell")  # the query groups by it: one integer, not three keys
+        )
+        # The query groups by a row's index ("cell": one integer, not three keys), so a pair
+        # listed twice would come back twice (grouped by the three keys, it came back once
+        # with every sum doubled): once each, in their order (0.7 ms at 10k ad sets).
+        listed = listed.unique(maintain_order=True).with_row_index("cell")
         pairs = listed.select("as_of", "lookback_hours").unique().drop_nulls("as_of")
         pairs = list(pairs.iter_rows())  # one per point and length: a handful
         constant = None
