@@ -150,8 +150,9 @@ def format_curve(result: dict) -> str:
         )
         lines.append(
             f"| {p['adsets']:,} | {d['floor']:.3f} | {st['scores']:.2f} | {st['triggers']:.2f} | "
-            f"{st['plan']:.2f} | {st['guards']:.2f} | {st['total']:.2f} | "
-            f"{st['total'] / d['floor']:.1f} | {naive} |"
+            f"{st['plan']:.2f} | {st['guards']:.2f} | {st['total']:.3f} | "
+            # two places: the target is a ratio of 3, which one place rounds onto
+            f"{st['total'] / d['floor']:.2f} | {naive} |"
         )
     if result.get("naive_skipped"):
         lines += ["", f"(naive pandas reference skipped: {result['naive_skipped']})"]
