@@ -13,89 +13,14 @@ minor units and every comparison here is exact integer arithmetic.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
 
 import polars as pl
 
 from budget_pipeline import contracts
 from budget_pipeline.config.pools import PoolsConfig
-
-_BUDGETS = ("old_budget", "new_budget", "delta", "target_budget")
-
-
-def _guard(
-    *required: str, by_entity: bool = True
-) -> Callable[[Callable[..., pl.DataFrame]], Callable[..., pl.DataFrame]]:
-    """A check of a plan: it validates the plan first (``required`` columns) and lists
-    violations in entity order (``by_entity``), so reports and tests read the same every run.
-    The unvalidated body stays as ``.on_valid`` for :func:`plan_violations`, which validates
-    once for every check instead of once per check."""
-
-    def decorate(body: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
-        def on_valid(plan: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-            found = body(plan, *args, **kwargs)
-            return found.sort("entity_id") if by_entity else found
-
-        @functools.wraps(body)
-        def check(plan: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-            validate_plan(plan, required)
-            return on_valid(plan, *args, **kwargs)
-
-        check.on_valid = on_valid  # type: ignore[attr-defined]
-        return check
-
-    return decorate
-
-
-def validate_plan(plan: pl.DataFrame, required: tuple[str, ...] = ()) -> None:
-    """Raise :class:`ValueError` if ``plan`` is malformed (see the module docstring)."""
-    needed = {"entity_id", "old_budget", "new_budget", *required}
-    missing = sorted(c for c in needed if c not in plan.columns)
-    if missing:
-        raise ValueError(f"plan is missing columns {missing}; has {plan.columns}")
-    schema = plan.schema
-    budgets = [c for c in _BUDGETS if c in schema]
-    for col in budgets:
-        if not schema[col].is_integer():
-            raise ValueError(
-                f"plan column {col!r} has dtype {schema[col]}; budgets must be integer minor units"
-            )
-    if "pause" in schema and schema["pause"] != pl.Boolean:
-        raise ValueError(f"plan column 'pause' has dtype {schema['pause']}; expected Boolean")
-    if "score" in schema and not (schema["score"].is_numeric() or schema["score"] == pl.Null):
-        raise ValueError(f"plan column 'score' has dtype {schema['score']}; expected a float")
-
-    # Row problems: (column, bad rows, what is wrong); all tested in one pass over the plan.
-    problems: list[tuple[str, pl.Expr, str]] = [
-        ("entity_id", pl.col("entity_id").is_null(), "is null"),
-        ("entity_id", pl.col("entity_id").is_duplicated(), "has duplicate values"),
-    ]
-    nullable = [c for c in [*budgets, "pause", "pool"] if c in schema]
-    problems += [(c, pl.col(c).is_null(), "is null") for c in nullable]
-    problems += [(c, pl.col(c) < 0, "is negative") for c in budgets if c != "delta"]
-    if "delta" in schema:
-        new, old = pl.col("new_budget").cast(pl.Int64), pl.col("old_budget").cast(pl.Int64)
-        problems.append(("delta", pl.col("delta").cast(pl.Int64) != new - old, "is not new − old"))
-    if "score" in schema and schema["score"].is_float():
-        problems.append(("score", pl.col("score").is_nan(), "is NaN"))
-    found = plan.select(
-        [bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _) in enumerate(problems)]
-    ).row(0)
-    for (col, bad, what), hit in zip(problems, found, strict=True):
-        if not hit:
-            continue
-        rows = plan.filter(bad.fill_null(False))
-        if what == "has duplicate values":
-            values = rows["entity_id"].unique().sort().to_list()
-            raise ValueError(f"plan column 'entity_id' has duplicate values {values}")
-        row = rows.row(0, named=True)
-        raise ValueError(
-            f"plan column {col!r} {what} ({row[col]!r}) for entity {row['entity_id']!r}"
-        )
+from budget_pipeline.engine.plan_validation import guard, validate_plan
 
 
 def check_floors(plan: pl.DataFrame, config: PoolsConfig) -> pl.DataFrame:
@@ -148,7 +73,7 @@ def _ceilings(totals: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@_guard()
+@guard()
 def check_learning_limit(plan: pl.DataFrame, cap_pct: float) -> pl.DataFrame:
     """Entities whose change ``|new − old|`` exceeds ``old × cap_pct / 100`` (exact)."""
     cap = Fraction(repr(float(cap_pct))).limit_denominator(10_000)
@@ -181,7 +106,7 @@ def _active_after() -> pl.Expr:
     )
 
 
-@_guard("pause", by_entity=False)
+@guard("pause", by_entity=False)
 def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
     """One row (before, after, difference) when the plan creates or destroys money: the
     budgets spending after it (a paused holder's money moved to active ones) against before."""
@@ -199,7 +124,7 @@ def check_conservation(plan: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@_guard("pause")
+@guard("pause")
 def check_min_interval(
     plan: pl.DataFrame,
     last_changes: pl.DataFrame,
@@ -260,7 +185,7 @@ def check_min_interval(
     )
 
 
-@_guard()
+@guard()
 def check_min_budget(
     plan: pl.DataFrame, min_budgets: pl.DataFrame | int, *, default: int = 0
 ) -> pl.DataFrame:
@@ -297,7 +222,7 @@ def check_min_budget(
     )
 
 
-@_guard("pause", "campaign_id")
+@guard("pause", "campaign_id")
 def check_locked(
     plan: pl.DataFrame, config: PoolsConfig, *, entities: pl.DataFrame | None = None
 ) -> pl.DataFrame:
@@ -333,7 +258,7 @@ def check_locked(
     )
 
 
-@_guard("pause")
+@guard("pause")
 def check_pause_keeps_budget(plan: pl.DataFrame) -> pl.DataFrame:
     """Paused rows whose stored budget changes, and rows whose ``action`` disagrees with
     ``pause``."""
@@ -369,7 +294,7 @@ def check_pause_keeps_budget(plan: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@_guard("pause")
+@guard("pause")
 def check_in_learning(plan: pl.DataFrame, in_learning: pl.DataFrame) -> pl.DataFrame:
     """Edited entities still in Meta's learning phase (``entity_id, in_learning`` rows)."""
     learning = (
