@@ -29,8 +29,10 @@ from budget_pipeline.config.pools import PoolsConfig
 from budget_pipeline.engine.allocator import PROPOSALS
 from budget_pipeline.engine.holders import budget_holders
 from budget_pipeline.engine.response_curves import (
+    budget_at,
     holder_curves,
     log_marginal,
+    marginal_terms,
 )
 from budget_pipeline.money import minor_factor
 
@@ -56,13 +58,13 @@ def _solve_log_lambda(
     totals: np.ndarray,
 ) -> np.ndarray:
     """Per group, the log marginal return λ at which its holders' budgets (each at least
-    ``lo_budget``; ``curve``: :func:`_curve_terms`) add up to ``totals`` (bisection,
+    ``lo_budget``; ``curve``: :func:`marginal_terms`) add up to ``totals`` (bisection,
     vectorised over groups)."""
     lo = np.full(n_groups, -40.0)
     hi = np.full(n_groups, 40.0)
     for _ in range(_BISECTION):
         mid = (lo + hi) / 2
-        budgets = np.maximum(_budget_at(curve, mid[group]), lo_budget)
+        budgets = np.maximum(budget_at(curve, mid[group]), lo_budget)
         spent = np.bincount(group, weights=budgets, minlength=n_groups)
         too_much = spent > totals  # λ too low: raise it
         new_lo, new_hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
@@ -70,19 +72,6 @@ def _solve_log_lambda(
             break  # a step that changes nothing changes nothing ever after (_BISECTION steps)
         lo, hi = new_lo, new_hi
     return (lo + hi) / 2
-
-
-def _curve_terms(curves: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``log e + log A`` and ``1 − e`` per holder: :func:`_budget_at`'s terms, worked out once
-    for the 160 bisection steps."""
-    e = curves["elasticity"].to_numpy()
-    return np.log(e) + curves["log_level"].to_numpy(), 1.0 - e
-
-
-def _budget_at(curve: tuple[np.ndarray, np.ndarray], log_lambda) -> np.ndarray:
-    """response_curves.budget_at_marginal from :func:`_curve_terms`, to the bit."""
-    level, bend = curve
-    return np.exp((level - log_lambda) / bend)
 
 
 def _pool_mean(
@@ -113,27 +102,27 @@ def _equal_marginal_targets(frame: pl.DataFrame, curves: pl.DataFrame, config: P
     lo_pool = np.minimum(np.maximum(floor, 0.0), budget)  # a pool outside its bounds stays put
     hi_pool = np.maximum(ceiling, budget)
     idx = np.flatnonzero(movable)
-    curve = _curve_terms(curves[idx])
+    curve = marginal_terms(curves[idx])
     group, floor_budget = p_idx[idx], low[idx]
     # 1. across pools: one marginal return for the account, each pool clamped to its bounds
     lo_g, hi_g = -40.0, 40.0
     total = budget.sum()
     for _ in range(_BISECTION):
         mid = (lo_g + hi_g) / 2
-        b = np.maximum(_budget_at(curve, mid), floor_budget)
+        b = np.maximum(budget_at(curve, mid), floor_budget)
         per_pool = np.bincount(group, weights=b, minlength=len(pools))
         step = (mid, hi_g) if np.clip(per_pool, lo_pool, hi_pool).sum() > total else (lo_g, mid)
         if step == (lo_g, hi_g):
             break  # converged to the float: every further step would change nothing
         lo_g, hi_g = step
-    b = np.maximum(_budget_at(curve, hi_g), floor_budget)
+    b = np.maximum(budget_at(curve, hi_g), floor_budget)
     per_pool = np.clip(np.bincount(group, weights=b, minlength=len(pools)), lo_pool, hi_pool)
     # rounding of the clamp may leave the total a hair off: scale the unclamped pools
     per_pool *= total / per_pool.sum() if per_pool.sum() > 0 else 1.0
     # 2. within each pool: its total at one marginal return
     log_lam = _solve_log_lambda(group, len(pools), curve, floor_budget, per_pool)
     targets = old.copy()
-    targets[idx] = np.maximum(_budget_at(curve, log_lam[group]), floor_budget)
+    targets[idx] = np.maximum(budget_at(curve, log_lam[group]), floor_budget)
     lam = np.full(len(old), np.nan)
     lam[idx] = log_lam[group]
     factor = np.where(budget > 0, per_pool / np.where(budget > 0, budget, 1.0), 1.0)

@@ -394,5 +394,17 @@ def log_marginal(curves: pl.DataFrame, budget_major: np.ndarray) -> np.ndarray:
 
 def budget_at_marginal(curves: pl.DataFrame, log_lambda: np.ndarray) -> np.ndarray:
     """The daily budget (major units) at which each holder's marginal return is ``λ``."""
+    return budget_at(marginal_terms(curves), log_lambda)
+
+
+def marginal_terms(curves: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``log e + log A`` and ``1 − e`` per holder: the terms of :func:`budget_at`, worked out
+    once by a caller that solves for ``λ`` many times (the marginal policy's bisections)."""
     e = curves["elasticity"].to_numpy()
-    return np.exp((np.log(e) + curves["log_level"].to_numpy() - log_lambda) / (1.0 - e))
+    return np.log(e) + curves["log_level"].to_numpy(), 1.0 - e
+
+
+def budget_at(terms: tuple[np.ndarray, np.ndarray], log_lambda) -> np.ndarray:
+    """:func:`budget_at_marginal` from :func:`marginal_terms`."""
+    level, bend = terms
+    return np.exp((level - log_lambda) / bend)
