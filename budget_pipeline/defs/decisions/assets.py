@@ -49,10 +49,7 @@ from budget_pipeline.engine.policy import plan_with_policies
 from budget_pipeline.engine.response_curves import daily_performance
 from budget_pipeline.engine.rule_policy import rule_window_hours
 from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.engine.signals import (
-    WINDOW_METRICS,
-    window_metrics,
-)
+from budget_pipeline.engine.signals import WINDOW_METRICS, window_metrics
 from budget_pipeline.engine.triggers import (
     evaluate_triggers,
     pending_evaluation_points,
