@@ -29,6 +29,7 @@ def refresh(
         start, end = start or first, end or last
     params = {"start": start, "end": end}
     db.run(con, "delete_insights_daily_window", params)
+    db.run(con, "insert_entity_keys_window", params)  # new ids' keys, which the rollup joins
     db.run(con, "insert_insights_daily_window", params)
 
 

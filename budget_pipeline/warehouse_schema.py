@@ -34,14 +34,14 @@ def _ddl() -> tuple[str, ...]:
 
 
 # How the rollup is computed: a new way rebuilds every warehouse's rollup once.
-_ROLLUP = "insert_insights_daily_window"
+_ROLLUP = ("insert_entity_keys_window", "insert_insights_daily_window")
 _ROLLUP_TABLE = "create_insights_daily"
 
 
 @cache
 def schema_version() -> str:
     digest = hashlib.sha256(f"migrations {MIGRATIONS}".encode())
-    for name in (*_ddl(), _ROLLUP):
+    for name in (*_ddl(), *_ROLLUP):
         digest.update(f"\n-- {name}\n{load_sql(name)}".encode())
     return digest.hexdigest()[:16]
 

@@ -6,11 +6,14 @@
 -- and hours sums to the same number, to the bit, as the hours alone. The `*_am` columns are
 -- the same sums over hours 0-11 only: a range cut at noon (the middle of a 72- or 168-hour
 -- window ending at midnight) reads the day as two halves, the afternoon the whole less the
--- morning (exact), instead of its 24 hours.
+-- morning (exact), instead of its 24 hours. Each id comes with its integer key
+-- (create_entity_keys), what the curves query reads instead of the id.
 CREATE TABLE IF NOT EXISTS insights_daily (
     date            DATE            NOT NULL,
     adset_id        VARCHAR         NOT NULL,
     campaign_id     VARCHAR         NOT NULL,  -- max over the day's hours
+    adset_key       INTEGER         NOT NULL,  -- the ids' keys (create_entity_keys)
+    campaign_key    INTEGER         NOT NULL,
     hours           INTEGER         NOT NULL,  -- hourly rows that day
     spent_hours     INTEGER         NOT NULL,  -- bit h set when hour h had spend > 0
     spend           DECIMAL(38, 10) NOT NULL,

@@ -1,19 +1,37 @@
--- Per ad set and local day: spend and the attribution-matured conversions and value, over the
+-- Per ad set and day: spend and the attribution-matured conversions and value, over the
 -- $days whole days before $as_of (the response curves' data). Whole days come as they are
 -- from insights_daily; only the dates in $edge_dates (those of $as_of and of the start when
 -- they are not midnights) are summed from their hours in insights. Sums in DECIMAL(38,10):
--- exact, so the same in any order and split (DuckDB's parallel float sum is not). Rows come
--- in no particular order: the response curves group them per budget holder on integer keys
--- (holder_runs.holder_days), cheaper than sorting them here by ad set id (40 of 75 ms at 10k
--- ad sets).
+-- exact, so the same in any order and split (DuckDB's parallel float sum is not). The ids
+-- come as their integer keys (create_entity_keys; null for an id the rollup has not keyed),
+-- which response_curves.daily_performance turns back into ids once per distinct id: half a
+-- million strings cost more than the rest of the query. Rows come in no particular order:
+-- the response curves group them per budget holder on integer keys (holder_runs.holder_days),
+-- cheaper than sorting them here by ad set id (40 of 75 ms at 10k ad sets).
 WITH bounds AS (
     SELECT
         CAST($as_of AS TIMESTAMP) - to_days(CAST($days AS INTEGER)) AS lo,
         CAST($as_of AS TIMESTAMP) AS hi
+),
+edge_days AS (
+    SELECT
+        adset_id,
+        max(campaign_id) AS campaign_id,
+        date,
+        CAST(sum(CAST(spend AS DECIMAL(38, 10))) AS DOUBLE) AS spend,
+        CAST(sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS DOUBLE)
+            AS conversions,
+        CAST(sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10))) AS DOUBLE)
+            AS purchase_value
+    FROM insights
+    WHERE ts >= (SELECT lo FROM bounds)
+      AND ts < (SELECT hi FROM bounds)
+      AND list_contains($edge_dates::DATE[], date)
+    GROUP BY adset_id, date
 )
 SELECT
-    adset_id,
-    campaign_id,
+    adset_key,
+    campaign_key,
     date,
     CAST(spend AS DOUBLE) AS spend,
     CAST(conversions AS DOUBLE) AS conversions,
@@ -24,16 +42,12 @@ WHERE date >= CAST((SELECT lo FROM bounds) AS DATE)
   AND NOT list_contains($edge_dates::DATE[], date)
 UNION ALL
 SELECT
-    adset_id,
-    max(campaign_id) AS campaign_id,
-    date,
-    CAST(sum(CAST(spend AS DECIMAL(38, 10))) AS DOUBLE) AS spend,
-    CAST(sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS DOUBLE)
-        AS conversions,
-    CAST(sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10))) AS DOUBLE)
-        AS purchase_value
-FROM insights
-WHERE ts >= (SELECT lo FROM bounds)
-  AND ts < (SELECT hi FROM bounds)
-  AND list_contains($edge_dates::DATE[], date)
-GROUP BY adset_id, date;
+    adset.entity_key AS adset_key,
+    campaign.entity_key AS campaign_key,
+    edge_days.date,
+    edge_days.spend,
+    edge_days.conversions,
+    edge_days.purchase_value
+FROM edge_days
+LEFT JOIN entity_keys AS adset ON adset.entity_id = edge_days.adset_id
+LEFT JOIN entity_keys AS campaign ON campaign.entity_id = edge_days.campaign_id;

@@ -46,7 +46,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from budget_pipeline import db
+from budget_pipeline.engine.entity_keys import with_entity_ids
 from budget_pipeline.engine.holder_runs import (
     holder_days,
     holder_runs,
@@ -54,6 +54,7 @@ from budget_pipeline.engine.holder_runs import (
     run_starts,
 )
 from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
+from budget_pipeline.sql import load_sql
 
 VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
 DRIFT_VAR = 0.005  # floor on a level's variance: efficiency wanders from day to day
@@ -92,11 +93,14 @@ CURVES: dict[str, pl.DataType] = {
 def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> pl.DataFrame:
     """Per ad set and day, over the ``days`` whole days before ``as_of``: spend, conversions
     and purchase value (attribution-matured estimates), in no particular order (sorting them
-    cost half the query; :func:`holder_daily` and :func:`holder_curves` group them)."""
+    cost half the query; :func:`holder_daily` and :func:`holder_curves` group them). The ids
+    come dictionary-encoded (``Categorical``: read as integer keys, each distinct id once,
+    :mod:`~budget_pipeline.engine.entity_keys`)."""
     start = as_of - timedelta(days=days)
     check_rollup(con, start, as_of)
     params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
-    return db.read(con, "select_daily_performance", params)
+    keyed = con.sql(load_sql("select_daily_performance"), params=params).to_arrow_table()
+    return with_entity_ids(con, keyed, {"adset_key": "adset_id", "campaign_key": "campaign_id"})
 
 
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:

@@ -154,6 +154,25 @@ def test_holder_days_of_odd_inputs_are_the_old_ones():
     assert got.sort(list(DAILY)).equals(want.sort(list(DAILY)))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_dictionary_coded_ids_give_the_holder_days_of_the_strings(seed):
+    """daily_performance hands the ids on dictionary-encoded (entity_keys): the same holder
+    days, to the bit and in the same order, as from the strings, whatever the codes' order."""
+    daily, holders = _days(seed, cbo_sizes=(3, 1, 70))  # a campaign past the compensated sums
+    daily = daily.with_columns(  # rows without an id, and an ad set's id that is a campaign's
+        pl.when(pl.int_range(pl.len()) % 11 == seed).then(None).otherwise(c).alias(c)
+        for c in ("adset_id", "campaign_id")
+    ).with_columns(pl.col("adset_id").replace({"a004": "k0"}))
+    holders = holders.with_columns(pl.col("holder_id").replace({"a004": "k0"}))
+    want_days, want_ids = holder_days(daily, holders)
+    names = daily["adset_id"].drop_nulls().unique().append(daily["campaign_id"].drop_nulls())
+    order = pl.concat([names.unique(), pl.Series(["never-used"])]).shuffle(seed)
+    for dtype in (pl.Categorical, pl.Enum(order)):
+        coded = daily.with_columns(pl.col("adset_id", "campaign_id").cast(dtype))
+        got_days, got_ids = holder_days(coded, holders)
+        assert got_days.equals(want_days) and got_ids.equals(want_ids), dtype
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_holder_curves_are_the_old_fits_within_its_jitter(seed):
     daily, holders = _days(seed + 20, days=40)
