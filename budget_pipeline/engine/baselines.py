@@ -9,9 +9,7 @@ reads what the scores need (windows and baselines) with one rollup check.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import duckdb
@@ -29,6 +27,7 @@ from budget_pipeline.engine.insight_sums import (
     window_metrics,
     window_spend,
 )
+from budget_pipeline.engine.side_cursor import beside
 
 # entity_baselines(): one row per ad set and evaluation point.
 BASELINES: dict[str, pl.DataType] = {
@@ -248,48 +247,6 @@ _BASELINE_QUERY: dict[str, pl.DataType] = {
 }
 
 
-def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether ``con`` is inside an explicit transaction (``BEGIN``): there one transaction
-    id serves every statement, in autocommit each gets its own. (Probing with a ``BEGIN``
-    would abort the caller's transaction.)"""
-    first, second = (con.execute("SELECT txid_current()").fetchall() for _ in range(2))
-    return first == second
-
-
-class _Side:
-    """:func:`_beside`'s reader: ``submit(read, *args)`` calls ``read(connection, *args)``."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor | None):
-        self._con = con
-        self._pool = pool
-
-    def submit(self, read: Callable[..., pl.DataFrame], *args, **kwargs) -> Future:
-        if self._pool is not None:
-            return self._pool.submit(read, self._con, *args, **kwargs)
-        done: Future = Future()
-        done.set_result(read(self._con, *args, **kwargs))
-        return done
-
-
-@contextmanager
-def _beside(con: duckdb.DuckDBPyConnection, wanted: bool = True) -> Iterator[_Side]:
-    """Run a read on a second cursor of ``con`` in a thread while ``con`` reads on.
-
-    A cursor is a second connection to the same database: it sees what is committed, not a
-    caller's open transaction, so inside one (or when not ``wanted``) the read runs here, on
-    ``con``, at once. DuckDB releases the GIL while it executes, so the two queries' serial
-    parts (binding, planning, the Arrow and polars conversions) overlap."""
-    if not wanted or _in_transaction(con):
-        yield _Side(con, None)
-        return
-    cursor = con.cursor()
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            yield _Side(cursor, pool)
-    finally:
-        cursor.close()
-
-
 def score_inputs(
     con: duckdb.DuckDBPyConnection,
     eval_points: Sequence[datetime],
@@ -306,13 +263,13 @@ def score_inputs(
     (:func:`window_spend`). At 10k ad sets: 0.06 s, where window_metrics with the volume
     window and entity_baselines, each checking its own range, took 0.10 to 0.11 s. Outside
     a transaction the rollup check and the window metrics are read on a second cursor beside
-    the rest (:func:`_beside`); a stale rollup raises either way."""
+    the rest (:func:`~budget_pipeline.engine.side_cursor.beside`); a stale rollup raises either way."""
     windows = sorted({int(w) for w in windows})
     points = list(eval_points)
     volume = None if settings.lookback_hours else VOLUME_WINDOW_HOURS
     reach = longest_lookback(settings) + 24 * settings.baseline_days
     bounds = _time_bounds(points, max(*windows, volume or 0, reach))
-    with _beside(con, volume not in windows) as side:
+    with beside(con, volume not in windows) as side:
         # the rollup check, then the window metrics, on a second cursor while this one reads
         # the volume and the baselines (when the volume is not taken from the window rows):
         # the baselines are the longer side, so the check costs them nothing (5 ms at 10k ad

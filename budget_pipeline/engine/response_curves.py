@@ -54,6 +54,7 @@ from budget_pipeline.engine.holder_runs import (
     run_starts,
 )
 from budget_pipeline.engine.insight_pieces import check_rollup, edge_dates
+from budget_pipeline.engine.side_cursor import beside
 from budget_pipeline.sql import load_sql
 
 VALUE_CV = 0.55  # coefficient of variation of one purchase's value (lognormal sd ≈ 0.5)
@@ -97,10 +98,19 @@ def daily_performance(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
     come dictionary-encoded (``Categorical``: read as integer keys, each distinct id once,
     :mod:`~budget_pipeline.engine.entity_keys`)."""
     start = as_of - timedelta(days=days)
-    check_rollup(con, start, as_of)
     params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
-    keyed = con.sql(load_sql("select_daily_performance"), params=params).to_arrow_table()
-    return with_entity_ids(con, keyed, {"adset_key": "adset_id", "campaign_key": "campaign_id"})
+    with beside(con) as side:  # the rollup checked on a second cursor meanwhile (5 ms at 10k)
+        checked = side.submit(check_rollup, start, as_of)
+        try:
+            keyed = con.sql(load_sql("select_daily_performance"), params=params).to_arrow_table()
+            daily = with_entity_ids(
+                con, keyed, {"adset_key": "adset_id", "campaign_key": "campaign_id"}
+            )
+        except Exception:
+            checked.result()  # a stale rollup is the error to report, if it is one
+            raise
+        checked.result()
+    return daily
 
 
 def holder_daily(daily: pl.DataFrame, holders: pl.DataFrame) -> pl.DataFrame:

@@ -171,3 +171,23 @@ def test_per_distinct_with_codes_far_past_the_rows_matches_on_strings():
 def test_schema_version_covers_the_key_assignment():
     # a new way of keying ids rebuilds every warehouse's rollup, as a new rollup does
     assert "insert_entity_keys_window" in warehouse_schema._ROLLUP
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["beside", "in-transaction"])
+def test_a_stale_rollup_is_the_error_whichever_cursor_checks_it(tmp_path, in_transaction):
+    # the curves check the rollup on a second cursor beside their query, or first, on the
+    # caller's connection, inside its transaction (a cursor would not see its writes)
+    con = warehouse(tmp_path / "w.duckdb", random_hours(8, DAYS))
+    as_of = START + timedelta(days=DAYS - 1, hours=7)
+    con.execute(
+        "INSERT INTO insights BY NAME SELECT * FROM frame WHERE date = $d AND adset_id = 'a0' "
+        "ORDER BY ts LIMIT 1",
+        {"d": (START + timedelta(days=3)).date()},
+    ).fetchall()  # one hour twice, around the merge
+    if in_transaction:
+        con.execute("BEGIN").fetchall()
+    with pytest.raises(StaleRollupError, match="out of step with insights on"):
+        daily_performance(con, as_of, 9)
+    if in_transaction:
+        con.execute("ROLLBACK").fetchall()
+    assert daily_performance(con, as_of, 5).height > 0  # days after the extra hour: read
