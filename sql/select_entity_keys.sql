@@ -1,3 +1,3 @@
--- Every keyed id (create_entity_keys), in key order: row i is the id of key i while the keys
--- run 0, 1, ... without a gap (insert_entity_keys_window assigns them so).
-SELECT entity_key, entity_id FROM entity_keys ORDER BY entity_key;
+-- The keyed ids (create_entity_keys) of keys below $top, in key order: the ids of a result
+-- whose keys are dense (most of 0 .. $top - 1 used).
+SELECT entity_key, entity_id FROM entity_keys WHERE entity_key < $top ORDER BY entity_key;

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from budget_pipeline import db
 from budget_pipeline.engine.insight_pieces import StaleRollupError
 from budget_pipeline.sql import load_sql
 
@@ -31,26 +32,48 @@ def with_entity_ids(
     con: duckdb.DuckDBPyConnection, keyed: pa.Table, columns: Mapping[str, str]
 ) -> pl.DataFrame:
     """``keyed`` as a polars frame with each key column (``columns``: key column -> id column)
-    replaced, in place, by its ids as a ``Categorical``. A key with no id (null: an id the
-    rollup has not keyed) is a stale rollup, raised as :class:`StaleRollupError`."""
-    keys = con.sql(load_sql("select_entity_keys")).to_arrow_table()
-    ids = keys["entity_id"].combine_chunks()
-    numbered = keys["entity_key"].to_numpy()
-    if not np.array_equal(numbered, np.arange(numbered.size)):  # assigned 0, 1, ... always
-        raise StaleRollupError(
-            "entity_keys does not number its ids 0, 1, ... without a gap; rebuild the "
-            "rollup with `budget-pipeline rollup`"
-        )
-    for key_column, id_column in columns.items():
-        key = keyed[key_column].combine_chunks().cast(pa.int32())
+    replaced, in place, by its ids as a ``Categorical``. Only the ids of the keys the rows use
+    are read (an account's past ad sets keep their keys: reading them all would cost more as
+    the history grows). A key with no id (null: an id the rollup has not keyed; or a key
+    ``entity_keys`` has lost) is a stale rollup, raised as :class:`StaleRollupError`."""
+    codes = {}
+    for key_column in columns:
+        key = keyed[key_column].combine_chunks()
         if key.null_count:
             raise StaleRollupError(
                 f"{key_column}: {key.null_count} row(s) of insights name an id entity_keys has "
                 "no key for: hours were written to insights without the insights merge; "
                 "rebuild the rollup with `budget-pipeline rollup`"
             )
+        codes[key_column] = key.cast(pa.int32()).to_numpy()
+    top = max((int(c.max(initial=-1)) for c in codes.values()), default=-1) + 1
+    used = np.zeros(top, dtype=bool)
+    for code in codes.values():
+        used[code] = True
+    wanted = np.flatnonzero(used)
+    if 2 * wanted.size >= top:  # dense: every key below the largest, in one range
+        ids = con.sql(load_sql("select_entity_keys"), params={"top": top}).to_arrow_table()
+    else:
+        with db.staged(con, "wanted_keys", pl.DataFrame({"entity_key": wanted.astype(np.int32)})):
+            ids = con.sql(load_sql("select_entity_keys_staged")).to_arrow_table()
+    found = ids["entity_key"].to_numpy()
+    position = None  # a key's place among the ids read: the key itself when they run 0, 1, ...
+    if found.size != top or not np.array_equal(found, np.arange(top)):
+        position = np.full(top, -1, dtype=np.int32)
+        position[found] = np.arange(found.size, dtype=np.int32)
+        lost = wanted[position[wanted] < 0]
+        if lost.size:
+            raise StaleRollupError(
+                f"insights_daily names {lost.size} key(s) entity_keys has no id for (e.g. "
+                f"{lost[:3].tolist()}); rebuild the rollup with `budget-pipeline rollup`"
+            )
+    dictionary = ids["entity_id"].combine_chunks()
+    for key_column, id_column in columns.items():
+        index = codes[key_column] if position is None else position[codes[key_column]]
         at = keyed.schema.get_field_index(key_column)
-        keyed = keyed.set_column(at, id_column, pa.DictionaryArray.from_arrays(key, ids))
+        keyed = keyed.set_column(
+            at, id_column, pa.DictionaryArray.from_arrays(pa.array(index), dictionary)
+        )
     return pl.from_arrow(keyed)  # type: ignore[return-value]
 
 

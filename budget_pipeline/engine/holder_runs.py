@@ -47,7 +47,9 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
     campaigns = campaigns.drop_nulls().unique().sort()
     if isinstance(daily["campaign_id"].dtype, pl.Categorical | pl.Enum):  # per distinct id
+        # as is_in: unknown (the row left out) where the campaign is missing
         in_cbo = _numbers(daily["campaign_id"], campaigns).is_not_null()
+        in_cbo = in_cbo.set(daily["campaign_id"].is_null(), None)  # type: ignore[arg-type]
     else:
         in_cbo = daily["campaign_id"].is_in(campaigns.implode())
     number = _numbers(daily["adset_id"], ids)

@@ -7,7 +7,7 @@
   after it rolled back; on a read-only connection, in autocommit and in a transaction;
 - ``budget-pipeline rollup`` as a process after hours were edited by hand;
 - ``holder_days`` on dictionary-coded ids against the strings where a row has an ad set but
-  no campaign (a defect: see the xfail).
+  no campaign (a defect the review found, fixed).
 """
 
 from __future__ import annotations
@@ -154,11 +154,6 @@ def test_rollup_at_the_cli_keys_hours_added_and_renamed_by_hand(tmp_path):
         con.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="holder_days, Categorical ids: a row with an ad set held by its own budget and a "
-    "null campaign is kept, where the strings' is_in gives null and drops it",
-)
 def test_holder_days_of_a_row_without_a_campaign_are_those_of_the_strings():
     daily = pl.DataFrame(
         {

@@ -1,0 +1,7 @@
+-- The keyed ids (create_entity_keys) of the keys staged as `wanted_keys` (entity_key), in
+-- key order: the ids a result uses when its keys are a sparse few of every id ever keyed
+-- (an account's past ad sets keep their keys).
+SELECT k.entity_key, k.entity_id
+FROM entity_keys AS k
+SEMI JOIN wanted_keys AS w ON w.entity_key = k.entity_key
+ORDER BY k.entity_key;
