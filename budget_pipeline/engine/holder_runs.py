@@ -105,7 +105,7 @@ def _numbers(values: pl.Series, ids: pl.Series) -> pl.Series:
     them: a non-strict cast to the enum of ``ids``, whose physical code is that position (at
     10k ad sets 6.7 ms over the 560k ad-set days, a left join 9.5 ms); once per distinct id
     where the ids come dictionary-encoded (:func:`~budget_pipeline.engine.entity_keys.per_distinct`:
-    daily_performance's ids, ~1 ms)."""
+    daily_performance's ids: 2.7 ms over the 560k ad-set days, measured alone)."""
     return per_distinct(
         values, lambda v: v.cast(pl.Enum(ids), strict=False).to_physical().cast(pl.Int64)
     )
