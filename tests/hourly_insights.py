@@ -81,3 +81,32 @@ def warehouse(path: Path, hours: pl.DataFrame) -> duckdb.DuckDBPyConnection:
     con.execute("INSERT INTO insights BY NAME SELECT * FROM frame")
     insights_rollup.refresh(con)
     return con
+
+
+def daily_from_the_hours(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
+) -> pl.DataFrame:
+    """``daily_performance``'s rows read straight from the hours (ids as strings, no rollup,
+    no keys): per ad set and date over ``[as_of - days, as_of)``."""
+    return con.sql(
+        "SELECT adset_id, max(campaign_id) AS campaign_id, date, "
+        "CAST(sum(CAST(spend AS DECIMAL(38, 10))) AS DOUBLE) AS spend, "
+        "CAST(sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS DOUBLE) "
+        "AS conversions, "
+        "CAST(sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10))) "
+        "AS DOUBLE) AS purchase_value "
+        "FROM insights WHERE ts >= $lo AND ts < $hi GROUP BY adset_id, date",
+        params={"lo": as_of - timedelta(days=days), "hi": as_of},
+    ).pl()
+
+
+def rollup_keys_disagreeing(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of ``insights_daily`` whose ``adset_key``/``campaign_key`` are not their ids' keys
+    in ``entity_keys`` (a missing key counts)."""
+    return con.execute(
+        "SELECT count(*) FROM insights_daily d "
+        "LEFT JOIN entity_keys a ON a.entity_id = d.adset_id "
+        "LEFT JOIN entity_keys c ON c.entity_id = d.campaign_id "
+        "WHERE a.entity_key IS DISTINCT FROM d.adset_key "
+        "OR c.entity_key IS DISTINCT FROM d.campaign_key"
+    ).fetchall()[0][0]

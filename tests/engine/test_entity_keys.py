@@ -13,7 +13,14 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from hourly_insights import START, adset_hours, as_insights, random_hours, warehouse
+from hourly_insights import (
+    START,
+    adset_hours,
+    as_insights,
+    random_hours,
+    rollup_keys_disagreeing,
+    warehouse,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,17 +36,6 @@ DAYS = 12
 
 def _keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(con.execute("SELECT entity_id, entity_key FROM entity_keys").fetchall())
-
-
-def _rollup_keys_agree(con: duckdb.DuckDBPyConnection) -> None:
-    wrong = con.execute(
-        "SELECT count(*) FROM insights_daily d "
-        "LEFT JOIN entity_keys a ON a.entity_id = d.adset_id "
-        "LEFT JOIN entity_keys c ON c.entity_id = d.campaign_id "
-        "WHERE a.entity_key IS DISTINCT FROM d.adset_key "
-        "OR c.entity_key IS DISTINCT FROM d.campaign_key"
-    ).fetchall()
-    assert wrong == [(0,)]
 
 
 def _new_adset(day: int, campaign: str, adset: str) -> pl.DataFrame:
@@ -59,7 +55,7 @@ def test_keys_are_given_once_in_id_order_and_never_change(tmp_path):
     first = _keys(con)
     ids = sorted({*[f"a{i}" for i in range(5)], "c0", "c1"})
     assert first == {entity_id: key for key, entity_id in enumerate(ids)}
-    _rollup_keys_agree(con)
+    assert rollup_keys_disagreeing(con) == 0
     # a later day brings a new ad set in a new campaign: the next keys, in id order; the old
     # ids keep theirs (the merge rolls up only the dates it wrote, as here)
     con.register("later", _new_adset(DAYS, "b-campaign", "a-new").to_arrow())
@@ -67,7 +63,7 @@ def test_keys_are_given_once_in_id_order_and_never_change(tmp_path):
     day = (START + timedelta(days=DAYS)).date()
     insights_rollup.refresh(con, day, day)
     assert _keys(con) == first | {"a-new": len(ids), "b-campaign": len(ids) + 1}
-    _rollup_keys_agree(con)
+    assert rollup_keys_disagreeing(con) == 0
     # rolled up whole again, and rebuilt by a new schema version: the same keys
     insights_rollup.refresh(con)
     con.execute(
@@ -75,7 +71,7 @@ def test_keys_are_given_once_in_id_order_and_never_change(tmp_path):
     ).fetchall()
     assert ensure_schema(con)
     assert _keys(con) == first | {"a-new": len(ids), "b-campaign": len(ids) + 1}
-    _rollup_keys_agree(con)
+    assert rollup_keys_disagreeing(con) == 0
 
 
 def test_daily_performance_gives_the_ids_dictionary_coded(tmp_path):

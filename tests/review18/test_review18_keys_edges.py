@@ -19,7 +19,14 @@ import numpy as np
 import polars as pl
 import pytest
 from cli_helpers import run_cli
-from hourly_insights import START, adset_hours, as_insights, random_hours, warehouse
+from hourly_insights import (
+    START,
+    adset_hours,
+    as_insights,
+    daily_from_the_hours,
+    random_hours,
+    warehouse,
+)
 
 from budget_pipeline import insights_rollup
 from budget_pipeline.engine.holder_runs import holder_days
@@ -46,26 +53,13 @@ def _hours(ids: list[str], days: int, seed: int, campaigns: list[str] | None = N
     )
 
 
-def _from_the_hours(con, as_of, days) -> pl.DataFrame:
-    return con.sql(
-        "SELECT adset_id, max(campaign_id) AS campaign_id, date, "
-        "CAST(sum(CAST(spend AS DECIMAL(38, 10))) AS DOUBLE) AS spend, "
-        "CAST(sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS DOUBLE) "
-        "AS conversions, "
-        "CAST(sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10))) "
-        "AS DOUBLE) AS purchase_value "
-        "FROM insights WHERE ts >= $lo AND ts < $hi GROUP BY adset_id, date",
-        params={"lo": as_of - timedelta(days=days), "hi": as_of},
-    ).pl()
-
-
 def _as_hours_say(con, as_of=AS_OF, days=3) -> pl.DataFrame:
     """daily_performance, checked equal to the bit to the hours read as strings."""
     got = daily_performance(con, as_of, days)
     assert got.schema["adset_id"] == got.schema["campaign_id"] == pl.Categorical
     plain = got.with_columns(pl.col("adset_id", "campaign_id").cast(pl.String))
     key = ["adset_id", "date"]
-    assert plain.sort(key).equals(_from_the_hours(con, as_of, days).sort(key))
+    assert plain.sort(key).equals(daily_from_the_hours(con, as_of, days).sort(key))
     return plain
 
 

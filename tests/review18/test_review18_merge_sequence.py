@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 import pytest
 from dagster_helpers import ALL_KEYS, resources
+from hourly_insights import daily_from_the_hours, rollup_keys_disagreeing
 
 from budget_pipeline.definitions import defs
 from budget_pipeline.engine.holder_runs import holder_days
@@ -102,20 +103,6 @@ def _merge(db_path, instance, key: str, adsets, version: int) -> None:
     assert result.success
 
 
-def _from_the_hours(con, as_of: datetime, days: int) -> pl.DataFrame:
-    """daily_performance's rows read straight from the hours, ids as strings."""
-    return con.sql(
-        "SELECT adset_id, max(campaign_id) AS campaign_id, date, "
-        "CAST(sum(CAST(spend AS DECIMAL(38, 10))) AS DOUBLE) AS spend, "
-        "CAST(sum(CAST(coalesce(conversions_est, conversions) AS DECIMAL(38, 10))) AS DOUBLE) "
-        "AS conversions, "
-        "CAST(sum(CAST(coalesce(purchase_value_est, purchase_value) AS DECIMAL(38, 10))) "
-        "AS DOUBLE) AS purchase_value "
-        "FROM insights WHERE ts >= $lo AND ts < $hi GROUP BY adset_id, date",
-        params={"lo": as_of - timedelta(days=days), "hi": as_of},
-    ).pl()
-
-
 @pytest.mark.slow
 def test_keys_and_curves_days_through_a_sequence_of_real_merges(tmp_path):
     db_path, instance = tmp_path / "w.duckdb", dg.DagsterInstance.ephemeral()
@@ -135,14 +122,7 @@ def test_keys_and_curves_days_through_a_sequence_of_real_merges(tmp_path):
             ).fetchall()
             assert {i for (i,) in named} <= set(keys)
             given = keys
-            wrong = con.execute(
-                "SELECT count(*) FROM insights_daily d "
-                "LEFT JOIN entity_keys a ON a.entity_id = d.adset_id "
-                "LEFT JOIN entity_keys c ON c.entity_id = d.campaign_id "
-                "WHERE a.entity_key IS DISTINCT FROM d.adset_key "
-                "OR c.entity_key IS DISTINCT FROM d.campaign_key"
-            ).fetchall()
-            assert wrong == [(0,)], version
+            assert rollup_keys_disagreeing(con) == 0, version
             newest = date.fromisoformat(max(ALL_KEYS[b - 1] for b, _ in STEPS[: version + 1]))
             for as_of, days in (
                 (datetime.combine(newest, datetime.min.time()) + timedelta(days=1), 9),
@@ -151,7 +131,7 @@ def test_keys_and_curves_days_through_a_sequence_of_real_merges(tmp_path):
                 got = daily_performance(con, as_of, days)
                 assert got.schema["adset_id"] == pl.Categorical and got.height > 0
                 plain = got.with_columns(pl.col("adset_id", "campaign_id").cast(pl.String))
-                want = _from_the_hours(con, as_of, days)
+                want = daily_from_the_hours(con, as_of, days)
                 order = ["adset_id", "date"]
                 assert plain.sort(order).equals(want.sort(order)), (version, as_of)
                 holders = pl.DataFrame(
