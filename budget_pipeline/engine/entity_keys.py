@@ -12,6 +12,7 @@ and spread to the rows by code, so the rows' strings are never made.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 
 import duckdb
@@ -46,35 +47,65 @@ def with_entity_ids(
                 "rebuild the rollup with `budget-pipeline rollup`"
             )
         codes[key_column] = key.cast(pa.int32()).to_numpy()
+    lowest = min((int(c.min()) for c in codes.values() if c.size), default=0)
+    if lowest < 0:
+        raise StaleRollupError(
+            f"insights_daily names a negative key ({lowest}); keys run 0, 1, ...: rebuild "
+            "the rollup with `budget-pipeline rollup`"
+        )
     top = max((int(c.max(initial=-1)) for c in codes.values()), default=-1) + 1
-    used = np.zeros(top, dtype=bool)
-    for code in codes.values():
-        used[code] = True
-    wanted = np.flatnonzero(used)
+    # the keys used: marked in an array up to the largest (keys are issued one after another,
+    # so it is about the ids ever seen), or sorted where a stray large key would make it huge
+    small = top <= _SPARSE_CODES * sum(c.size for c in codes.values()) + 65536
+    if small:
+        used = np.zeros(top, dtype=bool)
+        for code in codes.values():
+            used[code] = True
+        wanted = np.flatnonzero(used).astype(np.int32)
+    else:
+        wanted = np.unique(np.concatenate(list(codes.values())))
     if 2 * wanted.size >= top:  # dense: every key below the largest, in one range
         ids = con.sql(load_sql("select_entity_keys"), params={"top": top}).to_arrow_table()
     else:
-        with db.staged(con, "wanted_keys", pl.DataFrame({"entity_key": wanted.astype(np.int32)})):
-            ids = con.sql(load_sql("select_entity_keys_staged")).to_arrow_table()
+        ids = _staged_keys(con, wanted)
     found = ids["entity_key"].to_numpy()
-    position = None  # a key's place among the ids read: the key itself when they run 0, 1, ...
-    if found.size != top or not np.array_equal(found, np.arange(top)):
-        position = np.full(top, -1, dtype=np.int32)
-        position[found] = np.arange(found.size, dtype=np.int32)
-        lost = wanted[position[wanted] < 0]
+    dictionary = ids["entity_id"].combine_chunks()
+    if found.size == top and np.array_equal(found, np.arange(top)):
+        index_of = dict(codes)  # the ids read run 0, 1, ...: a key is its own place
+    else:  # a key's place among the ids read (ascending, distinct)
+        place = np.searchsorted(found, wanted)
+        hit = found[np.minimum(place, found.size - 1)] == wanted if found.size else place < 0
+        lost = wanted[~hit]
         if lost.size:
             raise StaleRollupError(
                 f"insights_daily names {lost.size} key(s) entity_keys has no id for (e.g. "
                 f"{lost[:3].tolist()}); rebuild the rollup with `budget-pipeline rollup`"
             )
-    dictionary = ids["entity_id"].combine_chunks()
+        if small:
+            position = np.zeros(top, dtype=np.int32)
+            position[wanted] = place
+            index_of = {name: position[code] for name, code in codes.items()}
+        else:
+            index_of = {
+                name: np.searchsorted(found, code).astype(np.int32) for name, code in codes.items()
+            }
     for key_column, id_column in columns.items():
-        index = codes[key_column] if position is None else position[codes[key_column]]
         at = keyed.schema.get_field_index(key_column)
         keyed = keyed.set_column(
-            at, id_column, pa.DictionaryArray.from_arrays(pa.array(index), dictionary)
+            at,
+            id_column,
+            pa.DictionaryArray.from_arrays(pa.array(index_of[key_column]), dictionary),
         )
     return pl.from_arrow(keyed)  # type: ignore[return-value]
+
+
+def _staged_keys(con: duckdb.DuckDBPyConnection, wanted: np.ndarray) -> pa.Table:
+    """entity_key, entity_id of the keys ``wanted``, in key order, joined on them staged under
+    a name of this call's own (a caller's view or temp table of any name is left alone)."""
+    name = f"wanted_keys_{uuid.uuid4().hex}"
+    statement = load_sql("select_entity_keys_staged").replace("wanted_keys", name)
+    with db.staged(con, name, pl.DataFrame({"entity_key": wanted.astype(np.int32)})):
+        return con.sql(statement).to_arrow_table()
 
 
 def per_distinct(values: pl.Series, of: Callable[[pl.Series], pl.Series]) -> pl.Series:
@@ -91,14 +122,16 @@ def per_distinct(values: pl.Series, of: Callable[[pl.Series], pl.Series]) -> pl.
     if top > _SPARSE_CODES * code.size + 65536:
         return of(values.cast(pl.String))
     first = np.full(top, -1, dtype=np.int64)
-    first[code[::-1]] = (np.arange(code.size) if rows is None else rows)[::-1]  # first row
+    first[code[::-1]] = (np.arange(code.size) if rows is None else rows)[::-1]  # a row of each
     distinct = np.flatnonzero(first >= 0)
-    table = np.full(top, -1, dtype=np.int64)
-    table[distinct] = of(values.gather(first[distinct]).cast(pl.String)).fill_null(-1).to_numpy()
-    if rows is None:
-        spread = table[code]
-    else:
-        spread = np.full(codes.len(), -1, dtype=np.int64)
-        spread[rows] = table[code]
-    number = pl.Series(values.name, spread)
-    return number.set(number < 0, None) if (spread < 0).any() else number
+    number = of(values.gather(first[distinct]).cast(pl.String))
+    table = np.zeros(top, dtype=np.int64)
+    table[distinct] = number.fill_null(0).to_numpy()
+    known = np.zeros(top, dtype=bool)  # a value whose number is not null
+    known[distinct] = number.is_not_null().to_numpy()
+    spread, given = table[code], known[code]
+    if rows is not None:
+        spread, given = np.zeros(codes.len(), dtype=np.int64), np.zeros(codes.len(), dtype=bool)
+        spread[rows], given[rows] = table[code], known[code]
+    result = pl.Series(values.name, spread)
+    return result if given.all() else result.set(pl.Series(~given), None)  # type: ignore[arg-type]

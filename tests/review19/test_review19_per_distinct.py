@@ -135,12 +135,6 @@ def test_holder_days_of_dictionary_coded_odd_frames_are_those_of_the_strings():
         assert got[0].equals(want[0]) and got[1].equals(want[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="per_distinct marks 'no value' with -1 and turns every negative result into null: "
-    "a function of the ids giving a negative integer is not what it gives on the strings "
-    "(its docstring allows any integer; holder_runs' callers give positions >= 0 only)",
-)
 def test_per_distinct_keeps_negative_results():
     values = pl.Series(["a1", "c1", "a1", None], dtype=pl.Categorical)
 

@@ -214,12 +214,6 @@ def test_a_warehouse_table_named_wanted_keys_is_left_alone_and_not_read(tmp_path
     assert con.execute("SELECT count(*) FROM wanted_keys").fetchall() == [(2,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with_entity_ids' sparse read registers and then unregisters the fixed name "
-    "`wanted_keys`: a caller's own registered `wanted_keys` is replaced for the call and "
-    "silently gone after it",
-)
 def test_a_callers_registered_wanted_keys_survives(tmp_path):
     rng = np.random.default_rng(4)
     keys = rng.choice(100_000, 300, replace=False)
@@ -235,12 +229,6 @@ def test_a_callers_registered_wanted_keys_survives(tmp_path):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=duckdb.CatalogException,
-    reason="a TEMP table named `wanted_keys` on the connection makes the sparse read fail: "
-    "con.register('wanted_keys') raises 'Table with name \"wanted_keys\" already exists'",
-)
 def test_a_temp_table_named_wanted_keys_does_not_break_the_sparse_read(tmp_path):
     rng = np.random.default_rng(6)
     keys = rng.choice(100_000, 300, replace=False)
@@ -252,19 +240,13 @@ def test_a_temp_table_named_wanted_keys_does_not_break_the_sparse_read(tmp_path)
 
 def test_a_far_key_beside_key_zero_reads_its_id(tmp_path):
     """A key far past every other, with key 0, on the sparse path (2**24 - 1 here: the INTEGER
-    limit 2**31 - 1 reads right too, run by hand, but peaks at 10.8 GB, see below)."""
+    limit 2**31 - 1 reads right too, run by hand)."""
     top = 2**24 - 1
     con, ids = _table(tmp_path / "w.duckdb", np.array([0, top, 12]))
     adset, campaign = np.array([top, 0, top]), np.array([0, 0, top])
     _check(with_entity_ids(con, _keyed(adset, campaign), COLUMNS), ids, adset, campaign)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with_entity_ids allocates a bool array and an int32 array of the largest key's "
-    "size (5 bytes per key ever issued) even on the sparse path: keys {0, 2**24-1} peak at "
-    "84 MB, keys {0, 2**31-1} at 10.8 GB (tracemalloc), for a two-row result",
-)
 def test_sparse_read_memory_is_bounded_by_the_rows_not_the_largest_key(tmp_path):
     con, ids = _table(tmp_path / "w.duckdb", np.array([0, 2**24 - 1]))
     adset = campaign = np.array([0, 2**24 - 1])
@@ -278,13 +260,6 @@ def test_sparse_read_memory_is_bounded_by_the_rows_not_the_largest_key(tmp_path)
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB for two rows"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="the dense read takes every key below $top, negative ones too: a row of "
-    "entity_keys with a negative key (a hand repair; no result uses it) makes with_entity_ids "
-    "fail with numpy's IndexError instead of reading the rows",
-)
 def test_a_negative_key_no_row_uses_is_not_read(tmp_path):
     con, ids = _table(tmp_path / "w.duckdb", np.array([0, 1, 2, -5]))
     adset, campaign = np.array([0, 1, 2]), np.array([2, 2, 0])
