@@ -275,19 +275,15 @@ def score_inputs(
         # the baselines are the longer side, so the check costs them nothing (5 ms at 10k ad
         # sets). Not beside, the check runs here first, before any sum is read.
         metrics = side.submit(_checked_window_metrics, bounds, points, windows)
-        try:
-            recent = None
-            if volume is not None and volume not in windows:
-                recent = window_spend(con, points, volume, check=False)
-            elif volume is not None:
-                recent = metrics.result().filter(pl.col("window_hours") == volume)
-            baselines = entity_baselines(
-                con, points, settings=settings, entities=entities, recent=recent, check=False
-            )
-        except Exception:
-            metrics.result()  # a stale rollup is the error to report, if it is one
-            raise
-        return metrics.result(), baselines
+        recent = None
+        if volume is not None and volume not in windows:
+            recent = window_spend(con, points, volume, check=False)
+        elif volume is not None:
+            recent = metrics.result().filter(pl.col("window_hours") == volume)
+        baselines = entity_baselines(
+            con, points, settings=settings, entities=entities, recent=recent, check=False
+        )
+        return metrics.result(), baselines  # a stale rollup raises first if these reads fail
 
 
 def _checked_window_metrics(

@@ -46,12 +46,11 @@ def holder_days(daily: pl.DataFrame, holders: pl.DataFrame) -> tuple[pl.DataFram
     ids = holders["holder_id"].drop_nulls().unique().sort()
     campaigns = holders.filter(pl.col("entity_type") == "campaign")["holder_id"]
     campaigns = campaigns.drop_nulls().unique().sort()
-    if isinstance(daily["campaign_id"].dtype, pl.Categorical | pl.Enum):  # per distinct id
-        # as is_in: unknown (the row left out) where the campaign is missing
-        in_cbo = _numbers(daily["campaign_id"], campaigns).is_not_null()
-        in_cbo = in_cbo.set(daily["campaign_id"].is_null(), None)  # type: ignore[arg-type]
-    else:
-        in_cbo = daily["campaign_id"].is_in(campaigns.implode())
+    # unknown (null: the row left out) where the campaign is missing
+    in_cbo = (
+        per_distinct(daily["campaign_id"], lambda v: v.is_in(campaigns.implode()).cast(pl.Int64))
+        == 1
+    )
     number = _numbers(daily["adset_id"], ids)
     rows, holder, run = _by_holder_and_day(
         number, day, (~in_cbo & number.is_not_null()).fill_null(False), ids.len()

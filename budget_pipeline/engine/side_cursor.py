@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import duckdb
@@ -29,12 +29,15 @@ class Side:
     def __init__(self, con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor | None):
         self._con = con
         self._pool = pool
+        self.submitted: list[Future] = []
 
     def submit(self, read: Callable[..., Any], *args, **kwargs) -> Future:
         if self._pool is not None:
-            return self._pool.submit(read, self._con, *args, **kwargs)
-        done: Future = Future()
-        done.set_result(read(self._con, *args, **kwargs))
+            done = self._pool.submit(read, self._con, *args, **kwargs)
+        else:
+            done = Future()
+            done.set_result(read(self._con, *args, **kwargs))
+        self.submitted.append(done)
         return done
 
 
@@ -45,13 +48,19 @@ def beside(con: duckdb.DuckDBPyConnection, wanted: bool = True) -> Iterator[Side
     A cursor is a second connection to the same database: it sees what is committed, not a
     caller's open transaction, so inside one (or when not ``wanted``) the read runs here, on
     ``con``, at once. DuckDB releases the GIL while it executes, so the two queries' serial
-    parts (binding, planning, the Arrow and polars conversions) overlap."""
-    if not wanted or in_transaction(con):
-        yield Side(con, None)
-        return
-    cursor = con.cursor()
+    parts (binding, planning, the Arrow and polars conversions) overlap. When the reads here
+    fail, the side's reads are waited for first: their error (a stale rollup, say) is the one
+    raised, with this one as its context."""
+    cursor = None if not wanted or in_transaction(con) else con.cursor()
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            yield Side(cursor, pool)
+        with ThreadPoolExecutor(max_workers=1) if cursor else nullcontext() as pool:
+            side = Side(cursor or con, pool)
+            try:
+                yield side
+            except Exception:
+                for done in side.submitted:
+                    done.result()
+                raise
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
