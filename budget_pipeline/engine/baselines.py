@@ -9,7 +9,7 @@ reads what the scores need (windows and baselines) with one rollup check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import duckdb
@@ -253,6 +253,8 @@ def score_inputs(
     settings: Settings,
     windows: Sequence[int],
     entities: pl.DataFrame | None = None,
+    *,
+    stored: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame | None] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The window metrics (``windows`` lengths) and own baselines that scores read at
     ``eval_points``, as :func:`window_metrics` and :func:`entity_baselines` with ``settings``
@@ -263,18 +265,32 @@ def score_inputs(
     (:func:`window_spend`). At 10k ad sets: 0.06 s, where window_metrics with the volume
     window and entity_baselines, each checking its own range, took 0.10 to 0.11 s. Outside
     a transaction the rollup check and the window metrics are read on a second cursor beside
-    the rest (:func:`~budget_pipeline.engine.side_cursor.beside`); a stale rollup raises either way."""
+    the rest (:func:`~budget_pipeline.engine.side_cursor.beside`); a stale rollup raises either way.
+
+    ``stored(con)``: the baselines at ``eval_points`` if the caller has them already (those
+    :func:`entity_baselines` gave at these points, stored), else None; asked on this cursor
+    while the window metrics are read beside it. Baselines it gives are used as they are
+    (none computed), except that a row at a point not scored is refused."""
     windows = sorted({int(w) for w in windows})
     points = list(eval_points)
     volume = None if settings.lookback_hours else VOLUME_WINDOW_HOURS
     reach = longest_lookback(settings) + 24 * settings.baseline_days
     bounds = _time_bounds(points, max(*windows, volume or 0, reach))
-    with beside(con, volume not in windows) as side:
+    with beside(con, volume not in windows or stored is not None) as side:
         # the rollup check, then the window metrics, on a second cursor while this one reads
         # the volume and the baselines (when the volume is not taken from the window rows):
         # the baselines are the longer side, so the check costs them nothing (5 ms at 10k ad
         # sets). Not beside, the check runs here first, before any sum is read.
         metrics = side.submit(_checked_window_metrics, bounds, points, windows)
+        baselines = stored(con) if stored is not None else None
+        if baselines is not None:
+            other = set(baselines["as_of"].unique().to_list()) - set(points)
+            if other:
+                raise ValueError(
+                    f"stored baselines: rows at {sorted(map(str, other))}, not a point scored "
+                    f"({', '.join(map(str, points))})"
+                )
+            return metrics.result(), baselines
         recent = None
         if volume is not None and volume not in windows:
             recent = window_spend(con, points, volume, check=False)

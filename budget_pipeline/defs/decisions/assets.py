@@ -41,7 +41,7 @@ from budget_pipeline.defs.evaluation_point import (
 from budget_pipeline.defs.extraction.assets import ad_entities
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.defs.scope import ACCOUNT_METADATA
-from budget_pipeline.defs.warehouse.assets import entity_baselines
+from budget_pipeline.defs.warehouse.assets import entity_baselines, stored_baselines
 from budget_pipeline.engine.baselines import score_inputs as read_score_inputs
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.meta_rules import load_rule
@@ -106,8 +106,27 @@ def windows_needed(config) -> list[int]:
 
 def score_inputs(con, points, config, entities: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The window metrics and own baselines the scores read at ``points``
-    (:func:`~budget_pipeline.engine.baselines.score_inputs`)."""
-    return read_score_inputs(con, points, config.settings, windows_needed(config), entities)
+    (:func:`~budget_pipeline.engine.baselines.score_inputs`): the baselines the
+    ``entity_baselines`` asset stored where they are current (:func:`stored_baselines`),
+    else computed."""
+    windows, baselines, _ = _score_inputs(con, points, config, entities)
+    return windows, baselines
+
+
+def _score_inputs(con, points, config, entities) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+    """:func:`score_inputs` and whether the baselines were the stored ones."""
+    settings = config.settings
+    reused: list[bool] = []
+
+    def stored(cursor) -> pl.DataFrame | None:
+        frame = stored_baselines(cursor, points, settings, entities)
+        reused.append(frame is not None)
+        return frame
+
+    windows, baselines = read_score_inputs(
+        con, points, settings, windows_needed(config), entities, stored=stored
+    )
+    return windows, baselines, bool(reused and reused[0])
 
 
 @dg.asset(
@@ -151,7 +170,9 @@ def composite_scores(
             if stored.get("as_of") == last_eval.isoformat():
                 points = _recorded_points(stored) or points
         context.log.info(f"scoring {len(points)} evaluation point(s): {points[0]} .. {points[-1]}")
-        windows, baselines = score_inputs(con, points, config, entities)
+        windows, baselines, reused = _score_inputs(con, points, config, entities)
+        if reused:
+            context.log.info(f"scored on the baselines entity_baselines stored at {points[0]}")
         scores = score_entities(windows, baselines, entities, config)
         db.replace(
             con,
@@ -164,7 +185,12 @@ def composite_scores(
         record_decided(con, SCORED, points[-1], inputs, _as_json(points))
     metadata = score_metadata(scores, entity_labels(entities), config.currency)
     return dg.MaterializeResult(
-        metadata={"evaluation_points": len(points), "recomputed": True, **metadata}
+        metadata={
+            "evaluation_points": len(points),
+            "recomputed": True,
+            "baselines": "stored by entity_baselines" if reused else "computed",
+            **metadata,
+        }
     )
 
 
