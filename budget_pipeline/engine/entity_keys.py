@@ -127,6 +127,8 @@ def per_distinct(values: pl.Series, of: Callable[[pl.Series], pl.Series]) -> pl.
     number = of(values.gather(first[distinct]).cast(pl.String))
     table = np.zeros(top, dtype=np.int64)
     table[distinct] = number.fill_null(0).to_numpy()
+    if rows is None and not number.null_count():  # every row has a number
+        return pl.Series(values.name, table[code])
     known = np.zeros(top, dtype=bool)  # a value whose number is not null
     known[distinct] = number.is_not_null().to_numpy()
     spread, given = table[code], known[code]

@@ -276,7 +276,7 @@ def propose_marginal(
     ) | (down & (pl.col("score") > pl.col("down_block")) & (evidence >= pl.col("credible_z")))
     move = pl.col("movable") & credible & ~score_blocks.fill_null(False)
     target = (pl.col("target_major") * factor).round(0).cast(pl.Int64)
-    out = out.with_columns(
+    out = out.with_columns(**_why_parts(settings)).with_columns(
         target_budget=pl.when(move).then(target).otherwise(None),
         why=_why(config.currency, settings, score_blocks.fill_null(False), credible),
     )
@@ -293,6 +293,29 @@ def propose_marginal(
 
 def _num(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     return expr.round(decimals).cast(pl.Utf8)
+
+
+def _why_parts(settings: MarginalSettings) -> dict[str, pl.Expr]:
+    """The pieces of :func:`_why` that several of its branches print, formatted once (every
+    branch of a ``when`` is worked out on every row: formatted in each, they cost twice)."""
+    pool_part = pl.when(pl.col("pool_shift").abs() >= settings.dead_band).then(
+        pl.format("its pool {} {} %", pl.when(pl.col("pool_shift") > 0).then(pl.lit("grows"))
+                  .otherwise(pl.lit("shrinks")), _num(pl.col("pool_shift").abs() * 100, 0))
+    )  # fmt: skip
+    z_text = _num(pl.col("z").abs(), 1)
+    own_part = (
+        pl.when(pl.col("z").abs() >= settings.gate_z)
+        .then(pl.format("its own return is {} sd off its pool's", z_text))
+        .when(pl.col("counterpart") & (pl.col("z") < 0))
+        .then(pl.lit("it funds an ad set credibly better than its pool"))
+        .when(pl.col("counterpart"))
+        .then(pl.lit("it takes what an ad set credibly worse than its pool gives up"))
+    )
+    return {
+        "why_because": pl.concat_str([pool_part, own_part], separator="; ", ignore_nulls=True),
+        "why_target": _num(pl.col("target_major")),
+        "why_z": z_text,
+    }
 
 
 def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> pl.Expr:
@@ -314,19 +337,7 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
         .then(pl.format("; score {}", _num(pl.col("score"))))
         .otherwise(pl.lit("")),
     )
-    pool_part = pl.when(pl.col("pool_shift").abs() >= settings.dead_band).then(
-        pl.format("its pool {} {} %", pl.when(pl.col("pool_shift") > 0).then(pl.lit("grows"))
-                  .otherwise(pl.lit("shrinks")), _num(pl.col("pool_shift").abs() * 100, 0))
-    )  # fmt: skip
-    own_part = (
-        pl.when(pl.col("z").abs() >= settings.gate_z)
-        .then(pl.format("its own return is {} sd off its pool's", _num(pl.col("z").abs(), 1)))
-        .when(pl.col("counterpart") & (pl.col("z") < 0))
-        .then(pl.lit("it funds an ad set credibly better than its pool"))
-        .when(pl.col("counterpart"))
-        .then(pl.lit("it takes what an ad set credibly worse than its pool gives up"))
-    )
-    because = pl.concat_str([pool_part, own_part], separator="; ", ignore_nulls=True)
+    because, target = pl.col("why_because"), pl.col("why_target")  # _why_parts
     verdict = (
         pl.when(~pl.col("has_curve") & pl.col("movable_before"))
         .then(pl.lit("not moved: no spend in the curve window, nothing to measure a move by"))
@@ -337,7 +348,7 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
             pl.format(
                 "no move: within the noise ({} sd from its pool's return, moves from {}; "
                 "no credible pool shift)",
-                _num(pl.col("z").abs(), 1),
+                pl.col("why_z"),
                 pl.lit(f"{settings.gate_z:g}"),
             )
         )
@@ -346,10 +357,8 @@ def _why(currency: str, settings: MarginalSettings, score_blocks, credible) -> p
         .when(score_blocks)
         .then(pl.lit("no cut: its score is credibly above its usual (increase threshold)"))
         .when(pl.col("change") > 0)
-        .then(pl.format("more money ({}): toward {} a day", because, _num(pl.col("target_major"))))
-        .otherwise(
-            pl.format("less money ({}): toward {} a day", because, _num(pl.col("target_major")))
-        )
+        .then(pl.format("more money ({}): toward {} a day", because, target))
+        .otherwise(pl.format("less money ({}): toward {} a day", because, target))
     )
     return (
         pl.when(pl.col("has_curve"))

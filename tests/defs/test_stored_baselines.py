@@ -104,9 +104,7 @@ def test_a_new_day_is_scored_on_the_stored_baselines_the_same_to_the_bit(account
             db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES
         )
         want = score_entities(windows, baselines, entities, CONFIG)
-        assert_frame_equal(
-            stored_scores.sort("entity_id"), conform(want, SCORES).sort("entity_id")
-        )
+        assert_frame_equal(stored_scores.sort("entity_id"), conform(want, SCORES).sort("entity_id"))
     finally:
         con.close()
 
@@ -145,6 +143,7 @@ def test_baselines_stored_from_other_inputs_are_computed_again(account, computed
         assert not reused and len(computed) == calls + 1
         want_windows, want_baselines, _ = _fresh(con, as_of)
         assert_frame_equal(baselines, want_baselines, check_exact=True)
+        assert_frame_equal(windows, want_windows, check_exact=True)
     finally:
         con.close()
 
@@ -164,8 +163,14 @@ def test_stored_baselines_at_another_point_are_refused_with_the_points(account):
             )
         # given at the point, they are used as they are: nothing computed
         windows, given = engine_baselines.score_inputs(
-            con, [as_of], CONFIG.settings, [48, 72, 96], entities, stored=lambda c: baselines
+            con,
+            [as_of],
+            CONFIG.settings,
+            windows_needed(CONFIG),
+            entities,
+            stored=lambda c: baselines,
         )
         assert given is baselines
+        assert_frame_equal(windows, _fresh(con, as_of)[0], check_exact=True)
     finally:
         con.close()
