@@ -5,7 +5,9 @@ filled (:mod:`.pipeline`).
   decision can read the history faster than one pass over it;
 - **decision steps**: what the decision assets compute from the warehouse, the engine's
   functions called directly (scores at the newest evaluation point, triggers, the plan of every
-  pool, the nine guards), without Dagster;
+  pool, the nine guards), without Dagster; the scores read the baselines ``entity_baselines``
+  stored at that point when they are current, as ``composite_scores`` does (the check of its
+  record included), else compute them;
 - **naive pandas**: :mod:`.naive`, the same decisions as a user would write them.
 
 ``python -m budget_pipeline.bench.decisions FOLDER`` prints one JSON object (best of
