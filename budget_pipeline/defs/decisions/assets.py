@@ -137,7 +137,9 @@ def _score_inputs(con, points, config, entities) -> tuple[pl.DataFrame, pl.DataF
     description=(
         "Composite score per ad set (and CBO campaign) at each new evaluation interval: "
         "ROAS, CPA, frequency risk and engagement against the entity's own baseline, weighted "
-        "per pool; 0.5 = on baseline; insufficient_data entities are never moved."
+        "per pool; 0.5 = on baseline; insufficient_data entities are never moved. The "
+        "baselines are those entity_baselines stored at the point when they come from the same "
+        "inputs (metadata `baselines`), else computed."
     ),
 )
 def composite_scores(
