@@ -140,3 +140,51 @@ def test_scores_alone_after_a_baselines_only_run_read_the_insights_now(account, 
     # true at 88f2c57; now the scores read the baselines of the earlier pull
     assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
 
+
+
+def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account, tmp_path):
+    """A repair by hand (insights_rollup's documented path: rewrite hours, then refresh the
+    rollup) leaves both the coverage and the last pull as they were. The scores computed
+    again at that point (weights edited, composite_scores materialised alone) read the
+    baselines entity_baselines stored before the repair; at 88f2c57 they read the repaired
+    hours. Still open after the pulled_at fix: only a digest of the values would catch it."""
+    from budget_pipeline import insights_rollup
+
+    db_path, scenario = account
+    instance = dg.DagsterInstance.ephemeral()
+    run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario)
+    _advance(db_path, scenario, 24)
+    new_day = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario)
+    assert _meta(new_day, "composite_scores")["baselines"].value == "stored by entity_baselines"
+
+    con = duckdb.connect(str(db_path))
+    try:  # a day well inside every baseline window, its value doubled by hand
+        day = con.execute(
+            "SELECT CAST(max(ts) AS DATE) - INTERVAL 10 DAY FROM insights"
+        ).fetchall()[0][0].date()
+        con.execute("BEGIN")
+        con.execute(
+            "UPDATE insights SET purchase_value = purchase_value * 2, "
+            "purchase_value_est = purchase_value_est * 2 WHERE date = ?",
+            [day],
+        )
+        insights_rollup.refresh(con, day, day)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    edited = _pools(tmp_path, "edited.yaml", edited=True)
+    edited_text = yaml.safe_load(edited.read_text())
+    edited_text["settings"].pop("lookback_hours")  # default settings, weights edited only
+    edited.write_text(yaml.safe_dump(edited_text, sort_keys=False))
+    alone = dg.materialize(
+        [*defs.assets],
+        selection=["composite_scores"],
+        resources=resources(db_path, pools_path=edited, scenario_path=scenario),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert alone.success, alone.get_step_failure_events()
+    assert _meta(alone, "composite_scores")["recomputed"].value is True
+    got, want, stored, fresh = _newest_scores_vs_fresh(db_path, load_pools(edited))
+    assert not stored.equals(fresh)  # precondition: the repair is inside the baseline window
+    assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
