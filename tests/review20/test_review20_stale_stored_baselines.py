@@ -147,7 +147,8 @@ def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account,
     rollup) leaves both the coverage and the last pull as they were. The scores computed
     again at that point (weights edited, composite_scores materialised alone) read the
     baselines entity_baselines stored before the repair; at 88f2c57 they read the repaired
-    hours. Still open after the pulled_at fix: only a digest of the values would catch it."""
+    hours. (Fixed with the write token insights_rollup.refresh leaves; the pulled_at check
+    alone did not catch it.)"""
     from budget_pipeline import insights_rollup
 
     db_path, scenario = account

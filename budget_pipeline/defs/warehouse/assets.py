@@ -120,12 +120,12 @@ def entity_baselines(
             recomputed = False
         else:
             frame = compute_baselines(con, [as_of], settings=settings, entities=entities)
-            pulled = _last_pull(con, as_of)
+            written = insights_rollup.written_version(con)
             with db.transaction(con), db.staged(con, "staged_entity_baselines", frame):
                 db.run(con, "replace_entity_baselines")
-                # with the pull they were computed from: the scores reuse them only while no
-                # pull has restated those hours since (stored_baselines)
-                record_decided(con, "entity_baselines", as_of, inputs, pulled)
+                # with the Insights' write token they were computed from: the scores reuse
+                # them only while no write has restated those hours since (stored_baselines)
+                record_decided(con, "entity_baselines", as_of, inputs, written)
             recomputed = True
     return dg.MaterializeResult(
         metadata={
@@ -147,12 +147,6 @@ def _baseline_inputs(
     return decision_inputs(con, as_of, settings, entities.select(SCORE_ENTITY_COLUMNS))
 
 
-def _last_pull(con: duckdb.DuckDBPyConnection, as_of: datetime) -> str:
-    """When the Insights before ``as_of`` were last pulled (ISO text; "" if none)."""
-    pulled = db.scalar(con, "select_insights_last_pull", {"as_of": as_of})
-    return pulled.isoformat() if pulled is not None else ""
-
-
 def _stored(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     # read in storage order and sorted here (the query's ORDER BY cost twice as much at 10k)
     return conform(db.read(con, "select_stored_entity_baselines"), BASELINES).sort(
@@ -169,8 +163,8 @@ def stored_baselines(
     """The baselines ``entity_baselines`` stored, if they are the ones the scores at ``points``
     would compute (BASELINES, equal to the bit): one point, the one they were computed at,
     from the same inputs (the fingerprint it recorded: the Insights before the point, the
-    settings, the ad sets, the code) and the same pull of those Insights (none since has
-    restated them). Else None: the caller computes them.
+    settings, the ad sets, the code) and no write of the Insights since (the token
+    insights_rollup.mark_written leaves). Else None: the caller computes them.
 
     In a cycle the baselines asset runs just before the scores at the same newest point, so
     the scores read its 10k rows instead of computing them a second time (at 10k ad sets the
@@ -178,10 +172,10 @@ def stored_baselines(
     if len(points) != 1:
         return None
     inputs = _baseline_inputs(con, points[0], settings, entities)
-    pulled = already_decided(con, "entity_baselines", points[0], inputs)
-    # the fingerprint counts the Insights' rows, not their values: a re-pull since (the
-    # 3-day re-pull restates late conversions every tick) leaves it equal, and the table
-    # entity_baselines kept is then not what the scores would compute now
-    if pulled is None or not pulled or pulled != _last_pull(con, points[0]):
+    written = already_decided(con, "entity_baselines", points[0], inputs)
+    # the fingerprint counts the Insights' rows, not their values: a write since (the 3-day
+    # re-pull restates late conversions every tick; a repair by hand) leaves it equal, and
+    # the table entity_baselines kept is then not what the scores would compute now
+    if not written or written != insights_rollup.written_version(con):
         return None
     return _stored(con)
