@@ -10,7 +10,7 @@ import importlib.util
 import subprocess
 import sys
 import types
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +28,6 @@ from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
 from budget_pipeline.engine import entity_keys, marginal_policy, response_curves
 from budget_pipeline.engine.insight_pieces import edge_dates
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
-from budget_pipeline.sql import load_sql
 
 BEFORE = "88f2c57"
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,9 +149,7 @@ def warehouse(tmp_path_factory):
 def _old_daily(con, as_of, days):
     start = as_of - timedelta(days=days)
     params = {"as_of": as_of, "days": days, "edge_dates": edge_dates([start, as_of])}
-    keyed = con.sql(
-        _old_text("sql/select_daily_performance.sql"), params=params
-    ).to_arrow_table()
+    keyed = con.sql(_old_text("sql/select_daily_performance.sql"), params=params).to_arrow_table()
     return entity_keys.with_entity_ids(
         con, keyed, {"adset_key": "adset_id", "campaign_key": "campaign_id"}
     )
@@ -245,9 +242,11 @@ def test_holder_curves_are_reproducible_call_to_call(warehouse):
         entities, _, daily, as_of, _ = _marginal_inputs(con, config)
     finally:
         con.close()
-    holders = budget_holders(entities, config).select(
-        pl.col("entity_id").alias("holder_id"), "entity_type", "pool"
-    ).sort("pool", "holder_id")
+    holders = (
+        budget_holders(entities, config)
+        .select(pl.col("entity_id").alias("holder_id"), "entity_type", "pool")
+        .sort("pool", "holder_id")
+    )
     first = holder_curves(daily, holders, as_of=as_of)
     for _ in range(5):
         assert_frame_equal(holder_curves(daily, holders, as_of=as_of), first, check_exact=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
-import polars as pl
 import pytest
 import yaml
 from dagster_helpers import ALL_KEYS, resources, run_cycle
@@ -18,8 +17,8 @@ from polars.testing import assert_frame_equal
 from budget_pipeline import db
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
 from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
-from budget_pipeline.defs.decisions.assets import windows_needed
 from budget_pipeline.definitions import defs
+from budget_pipeline.defs.decisions.assets import windows_needed
 from budget_pipeline.engine import baselines as engine_baselines
 from budget_pipeline.engine.scoring import score_entities
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
@@ -73,7 +72,12 @@ def _pools(tmp_path, name="pools.yaml", *, edited=False):
     pools = yaml.safe_load(DEFAULT_POOLS_PATH.read_text())
     pools["settings"]["lookback_hours"] = 48
     if edited:
-        pools["pools"][0]["weights"] = {"roas": 0.7, "cpa": 0.1, "frequency": 0.1, "engagement": 0.1}
+        pools["pools"][0]["weights"] = {
+            "roas": 0.7,
+            "cpa": 0.1,
+            "frequency": 0.1,
+            "engagement": 0.1,
+        }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(pools, sort_keys=False))
     return path
@@ -141,7 +145,6 @@ def test_scores_alone_after_a_baselines_only_run_read_the_insights_now(account, 
     assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
 
 
-
 def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account, tmp_path):
     """A repair by hand (insights_rollup's documented path: rewrite hours, then refresh the
     rollup) leaves both the coverage and the last pull as they were. The scores computed
@@ -160,9 +163,11 @@ def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account,
 
     con = duckdb.connect(str(db_path))
     try:  # a day well inside every baseline window, its value doubled by hand
-        day = con.execute(
-            "SELECT CAST(max(ts) AS DATE) - INTERVAL 10 DAY FROM insights"
-        ).fetchall()[0][0].date()
+        day = (
+            con.execute("SELECT CAST(max(ts) AS DATE) - INTERVAL 10 DAY FROM insights")
+            .fetchall()[0][0]
+            .date()
+        )
         con.execute("BEGIN")
         con.execute(
             "UPDATE insights SET purchase_value = purchase_value * 2, "

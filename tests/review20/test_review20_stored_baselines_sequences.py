@@ -17,8 +17,8 @@ from polars.testing import assert_frame_equal
 from budget_pipeline import db
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
 from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
-from budget_pipeline.defs.decisions.assets import _score_inputs, windows_needed
 from budget_pipeline.definitions import defs
+from budget_pipeline.defs.decisions.assets import _score_inputs, windows_needed
 from budget_pipeline.engine import baselines as engine_baselines
 from budget_pipeline.engine.scoring import score_entities
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
@@ -67,7 +67,7 @@ def _assert_scores_fresh(db_path, pools_path):
         got = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
         assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
         # and what _score_inputs reads now equals a fresh computation
-        read_windows, read_baselines, _ = _score_inputs(con, [as_of], config, entities)
+        _read_windows, read_baselines, _ = _score_inputs(con, [as_of], config, entities)
         assert_frame_equal(read_baselines, baselines, check_exact=True)
     finally:
         con.close()
