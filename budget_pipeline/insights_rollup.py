@@ -8,6 +8,7 @@ writes hourly rows (a test fixture, a repair by hand) calls :func:`refresh` afte
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +32,32 @@ def refresh(
     db.run(con, "delete_insights_daily_window", params)
     db.run(con, "insert_entity_keys_window", params)  # new ids' keys, which the rollup joins
     db.run(con, "insert_insights_daily_window", params)
+    mark_written(con)
+
+
+# warehouse_info key of a token that changes whenever hours are written (see mark_written)
+INSIGHTS_VERSION = "insights_version"
+
+
+def mark_written(con: duckdb.DuckDBPyConnection) -> None:
+    """Note that hours of ``insights`` were (re)written: a new token under INSIGHTS_VERSION.
+    What was computed from the Insights and recorded with the token it read (the stored
+    baselines) is current only while the token is unchanged: a re-pull restating late
+    conversions or a repair by hand changes the values but not the rows' count. A warehouse
+    without warehouse_info (a bare test table) records nothing, and so reuses nothing."""
+    if _has_info(con):  # asked, not tried: an error would abort the caller's transaction
+        db.run(con, "upsert_warehouse_info", {"key": INSIGHTS_VERSION, "value": uuid.uuid4().hex})
+
+
+def written_version(con: duckdb.DuckDBPyConnection) -> str:
+    """The token :func:`mark_written` left ("" if none)."""
+    if not _has_info(con):
+        return ""
+    return str(db.scalar(con, "select_warehouse_info", {"key": INSIGHTS_VERSION}) or "")
+
+
+def _has_info(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(db.scalar(con, "select_warehouse_info_exists"))
 
 
 def rebuild(db_path: Path) -> tuple[int, int]:

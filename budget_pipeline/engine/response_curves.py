@@ -223,6 +223,8 @@ def _fit(
         )
         .drop("pool", "aov")
     )
+    # in one order (pool, holder id) before the per-pool sums below: float sums in the order
+    # an unordered unique/join left gave differed in the last bits from call to call
     frame = (
         pools.join(e_frame, on="pool", how="left")
         .join(own, on="holder_id", how="left")
@@ -230,11 +232,12 @@ def _fit(
             elasticity=pl.col("e").fill_null(pl.col("prior_e")),
             elasticity_sd=pl.col("e_sd").fill_null(ELASTICITY_PRIOR_SD),
         )
+        .sort("pool", "holder_id")
     )
     # Holders' curvatures differ, so their levels compare at one spend per pool: the log value
     # each would earn at the pool's reference spend (geometric mean of the recent spends).
     reference = frame.group_by("pool").agg(ref=pl.col("log_spend").mean().fill_null(0.0))
-    frame = frame.join(reference, on="pool", how="left").with_columns(
+    frame = frame.join(reference, on="pool", how="left", maintain_order="left").with_columns(
         own_at_ref=pl.col("own_log_level") + pl.col("elasticity") * pl.col("ref")
     )
     prior = (
@@ -248,7 +251,7 @@ def _fit(
         )
         .with_columns(tau2=(pl.col("spread") - pl.col("noise")).clip(MIN_BETWEEN_VAR, None))
     )
-    out = frame.join(prior, on="pool", how="left").with_columns(
+    out = frame.join(prior, on="pool", how="left", maintain_order="left").with_columns(
         pooled_weight=pl.when(pl.col("own_at_ref").is_null())
         .then(1.0)
         .otherwise(pl.col("own_var") / (pl.col("own_var") + pl.col("tau2")))
@@ -271,7 +274,7 @@ def _fit(
         recent_value=(pl.col("value") / pl.col("weight")).fill_null(0.0),
         recent_conversions=pl.col("conversions").fill_null(0.0),
     )
-    return out.select(list(CURVES)).cast(CURVES).sort("pool", "holder_id")  # type: ignore[arg-type]
+    return out.select(list(CURVES)).cast(CURVES)  # type: ignore[arg-type]  # sorted above
 
 
 def _values(daily: pl.DataFrame, ids: pl.Series, column: str, spent: np.ndarray) -> np.ndarray:

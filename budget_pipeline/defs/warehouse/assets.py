@@ -120,9 +120,12 @@ def entity_baselines(
             recomputed = False
         else:
             frame = compute_baselines(con, [as_of], settings=settings, entities=entities)
+            written = insights_rollup.written_version(con)
             with db.transaction(con), db.staged(con, "staged_entity_baselines", frame):
                 db.run(con, "replace_entity_baselines")
-                record_decided(con, "entity_baselines", as_of, inputs)
+                # with the Insights' write token they were computed from: the scores reuse
+                # them only while no write has restated those hours since (stored_baselines)
+                record_decided(con, "entity_baselines", as_of, inputs, written)
             recomputed = True
     return dg.MaterializeResult(
         metadata={
@@ -160,7 +163,8 @@ def stored_baselines(
     """The baselines ``entity_baselines`` stored, if they are the ones the scores at ``points``
     would compute (BASELINES, equal to the bit): one point, the one they were computed at,
     from the same inputs (the fingerprint it recorded: the Insights before the point, the
-    settings, the ad sets, the code). Else None: the caller computes them.
+    settings, the ad sets, the code) and no write of the Insights since (the token
+    insights_rollup.mark_written leaves). Else None: the caller computes them.
 
     In a cycle the baselines asset runs just before the scores at the same newest point, so
     the scores read its 10k rows instead of computing them a second time (at 10k ad sets the
@@ -168,6 +172,10 @@ def stored_baselines(
     if len(points) != 1:
         return None
     inputs = _baseline_inputs(con, points[0], settings, entities)
-    if already_decided(con, "entity_baselines", points[0], inputs) is None:
+    written = already_decided(con, "entity_baselines", points[0], inputs)
+    # the fingerprint counts the Insights' rows, not their values: a write since (the 3-day
+    # re-pull restates late conversions every tick; a repair by hand) leaves it equal, and
+    # the table entity_baselines kept is then not what the scores would compute now
+    if not written or written != insights_rollup.written_version(con):
         return None
     return _stored(con)
