@@ -52,6 +52,9 @@ def test_the_curve_prints_every_size_with_ratios_rss_and_the_decision_floor(tmp_
     assert [r[0] for r in steps] == ["40", "80"]
     assert all(float(r[7]) > 1 for r in steps)  # steps ÷ floor
     assert all(r[8:] == ["—", "—"] for r in steps)  # no naive reference on request
+    # timed as the cycle decided: on the baselines entity_baselines stored at the point
+    assert "the scores read the baselines entity_baselines stored at the point, as the " in out
+    assert "(computed)" not in out
     assert "Planner alone: 3,000 ad sets in 30 pools" in out
     # simulate's closed loop, as a ratio to the default account's newest-day cycle
     sim = re.search(r"simulate, 2 days of the default scenario .*: ([\d.]+) s = (\d+)x one", out)

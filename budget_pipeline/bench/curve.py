@@ -154,6 +154,17 @@ def format_curve(result: dict) -> str:
             # two places: the target is a ratio of 3, which one place rounds onto
             f"{st['total'] / d['floor']:.2f} | {naive} |"
         )
+    computed = [p["adsets"] for p in points if not p["decisions"].get("baselines_stored")]
+    lines += [
+        "",
+        "Timed on the warehouse as the newest-day cycle left it; the scores read the baselines "
+        "entity_baselines stored at the point, as the cycle's did"
+        + (
+            f", except at {', '.join(f'{n:,}' for n in computed)} ad sets (computed)."
+            if computed
+            else "."
+        ),
+    ]
     if result.get("naive_skipped"):
         lines += ["", f"(naive pandas reference skipped: {result['naive_skipped']})"]
     if result["planning"]:

@@ -10,7 +10,8 @@ filled (:mod:`.pipeline`).
   record included), else compute them;
 - **naive pandas**: :mod:`.naive`, the same decisions as a user would write them.
 
-``python -m budget_pipeline.bench.decisions FOLDER`` prints one JSON object (best of
+``python -m budget_pipeline.bench.decisions FOLDER`` (``FOLDER/decided.duckdb``, the warehouse
+as the newest-day cycle left it, else ``FOLDER/warehouse.duckdb``) prints one JSON object (best of
 ``REPEATS`` for the floor and the steps; the naive reference runs once).
 """
 
@@ -39,11 +40,12 @@ def _best(fn, repeats: int = REPEATS) -> tuple[float, object]:
     return best, value
 
 
-def decision_steps(con, config) -> dict[str, float]:
-    """Seconds per step of one decision cycle at the newest evaluation point."""
+def decision_steps(con, config, stored: list[bool] | None = None) -> dict[str, float]:
+    """Seconds per step of one decision cycle at the newest evaluation point (``stored`` gets
+    whether the scores read the stored baselines)."""
     from budget_pipeline import db
     from budget_pipeline.contracts import ACTIONS, AD_ENTITIES, LAST_CHANGES, conform
-    from budget_pipeline.defs.decisions.assets import CURVE_DAYS, min_budgets, score_inputs
+    from budget_pipeline.defs.decisions.assets import CURVE_DAYS, _score_inputs, min_budgets
     from budget_pipeline.defs.evaluation_point import evaluation_point
     from budget_pipeline.engine.cycle import cycle_as_of
     from budget_pipeline.engine.guards import plan_violations
@@ -64,7 +66,11 @@ def decision_steps(con, config) -> dict[str, float]:
     # the newest evaluation point, as composite_scores and rebalance_plan decide at it
     as_of = evaluation_point(cycle_as_of(con), config.settings.interval_hours)
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-    windows, baselines = score_inputs(con, [as_of], config, entities)  # as composite_scores
+    windows, baselines, reused = _score_inputs(
+        con, [as_of], config, entities
+    )  # as composite_scores
+    if stored is not None:
+        stored.append(reused)
     scores = score_entities(windows, baselines, entities, config)
     lap("scores")
     state = db.read(con, "select_trigger_states").clear()  # a first evaluation at as_of
@@ -95,15 +101,21 @@ def measure(folder: Path, naive: bool = True) -> dict:
     import duckdb
 
     from budget_pipeline.bench import naive as naive_ref
+    from budget_pipeline.bench.pipeline import DECIDED_COPY
     from budget_pipeline.config.pools import load_pools
 
     config = load_pools(folder / "pools.yaml")
-    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    # the warehouse as the newest-day cycle left it (bench.pipeline copies it), else the one
+    # given
+    decided = folder / DECIDED_COPY
+    path = decided if decided.exists() else folder / "warehouse.duckdb"
+    con = duckdb.connect(str(path), read_only=True)
     try:
         floor, _ = _best(lambda: con.execute(FLOOR_SQL).fetchall())
-        runs = [decision_steps(con, config) for _ in range(REPEATS)]
+        stored: list[bool] = []
+        runs = [decision_steps(con, config, stored) for _ in range(REPEATS)]
         steps = min(runs, key=lambda r: r["total"])
-        out = {"floor": floor, "steps": steps}
+        out = {"floor": floor, "steps": steps, "baselines_stored": all(stored)}
         if naive:
             started = time.perf_counter()
             frame = naive_ref.load(con)

@@ -13,10 +13,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+# the copy of the warehouse the decision steps are timed on (see measure)
+DECIDED_COPY = "decided.duckdb"
 
 IMPORT_SNIPPET = (
     "import time; t = time.perf_counter(); import budget_pipeline.definitions; "
@@ -116,6 +120,14 @@ def measure(folder: Path) -> dict:
         "execution",
         lambda: _check(runner.run_execution(instance, resources=resources), "execution"),
     )
+    # the warehouse as the newest-day cycle left it, for the decision steps (.decisions): they
+    # are timed as the cycle decided, right after the Insights were written and the baselines
+    # stored at the new point; the tick below writes hours again, after which the scores
+    # would keep their decisions, not compute them
+    shutil.copyfile(db_path, folder / DECIDED_COPY)
+    wal = db_path.with_name(db_path.name + ".wal")  # none once the last connection closed
+    if wal.exists():
+        shutil.copyfile(wal, folder / f"{DECIDED_COPY}.wal")
     con = duckdb.connect(str(db_path))
     try:
         open_simulated(con, scenario).advance(1)
