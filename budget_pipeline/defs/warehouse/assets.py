@@ -15,6 +15,7 @@ from budget_pipeline.defs.display import entity_labels
 from budget_pipeline.defs.evaluation_point import (
     SCORE_ENTITY_COLUMNS,
     already_decided,
+    decided,
     decision_inputs,
     evaluation_point,
     record_decided,
@@ -171,11 +172,15 @@ def stored_baselines(
     baseline query and its 7-day volume are most of the scores' reads)."""
     if len(points) != 1:
         return None
-    inputs = _baseline_inputs(con, points[0], settings, entities)
-    written = already_decided(con, "entity_baselines", points[0], inputs)
     # the fingerprint counts the Insights' rows, not their values: a write since (the 3-day
     # re-pull restates late conversions every tick; a repair by hand) leaves it equal, and
-    # the table entity_baselines kept is then not what the scores would compute now
-    if not written or written != insights_rollup.written_version(con):
+    # the table entity_baselines kept is then not what the scores would compute now. The
+    # token is asked first: it is a lookup, the fingerprint a count over the Insights.
+    recorded = decided(con, "entity_baselines") or {}
+    written = insights_rollup.written_version(con)
+    if not written or recorded.get("result") != written:
+        return None
+    inputs = _baseline_inputs(con, points[0], settings, entities)
+    if already_decided(con, "entity_baselines", points[0], inputs) != written:
         return None
     return _stored(con)
