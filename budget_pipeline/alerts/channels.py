@@ -14,8 +14,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal, Protocol
 
-import httpx
-
 from budget_pipeline.alerts.messages import Alert, slack_payload
 
 
@@ -66,6 +64,8 @@ class SlackWebhook:
         return text.replace(self._url, "<webhook url>")
 
     def send(self, alert: Alert) -> None:
+        import httpx  # on first delivery: with rich, ~0.15 s of every launched run's import
+
         try:
             response = httpx.post(
                 self._url, json=slack_payload(alert), timeout=self._timeout, follow_redirects=False

@@ -13,16 +13,26 @@ import base64
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import matplotlib
 
-matplotlib.use("Agg")  # headless: no display on servers or in CI
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_INLINE_BYTES = 60_000  # base64 text of the inline image
 _DPI = (72, 56, 42)
+
+
+def _pyplot():
+    """matplotlib on first use: importing it took about 0.6 s of every launched run's import of
+    the definitions, and only the few assets that draw a chart need it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on servers or in CI
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def charts_dir(database: str | Path) -> Path:
@@ -40,6 +50,7 @@ def chart_metadata(
 ) -> dict[str, dg.MetadataValue]:
     """Draw a figure with ``draw(fig)``, save ``directory/stem.png`` and return ``chart`` (the
     image inline, markdown) and ``chart_path`` metadata."""
+    plt = _pyplot()
     fig = plt.figure(figsize=size)
     try:
         draw(fig)
