@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import polars as pl
+import yaml
 
 from budget_pipeline import runner
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.defs.resources import AdAccount, PoolsResource, Warehouse
 from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
+from budget_pipeline.sources.accounts import open_simulated
 
 ALL_KEYS = runner.partition_keys()
 
@@ -107,3 +111,48 @@ def tick_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, c
         instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
     )
     return sensor.evaluate_tick(context)
+
+
+def short_clock_account(folder: Path) -> tuple[Path, Path]:
+    """A warehouse path in ``folder`` and a copy of the default scenario whose clock stops at
+    the start of its last partition's day, so that day's hours arrive tick by tick
+    (:func:`advance`)."""
+    raw = yaml.safe_load(DEFAULT_SCENARIO_PATH.read_text())
+    raw["days"] -= 1
+    scenario = folder / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder / "warehouse.duckdb", scenario
+
+
+def advance(db_path: Path, scenario: Path, hours: int) -> None:
+    """Move the simulated account's clock ``hours`` on (the hours a tick then extracts)."""
+    con = duckdb.connect(str(db_path))
+    try:
+        open_simulated(con, scenario).advance(hours)
+    finally:
+        con.close()
+
+
+def newest_scores_vs_fresh(db_path: Path, config) -> tuple[pl.DataFrame, ...]:
+    """At the newest scored point: the scores composite_scores stored, the ones computed
+    afresh from the warehouse as it is now, the baselines entity_baselines stored (by as_of,
+    adset_id) and the fresh ones."""
+    from budget_pipeline import db
+    from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
+    from budget_pipeline.defs.decisions.assets import windows_needed
+    from budget_pipeline.engine import baselines as engine_baselines
+    from budget_pipeline.engine.scoring import score_entities
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        as_of = con.execute("SELECT max(as_of) FROM composite_scores").fetchall()[0][0]
+        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
+        windows, baselines = engine_baselines.score_inputs(
+            con, [as_of], config.settings, windows_needed(config), entities
+        )
+        want = conform(score_entities(windows, baselines, entities, config), SCORES)
+        got = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
+        stored = conform(db.read(con, "select_stored_entity_baselines"), engine_baselines.BASELINES)
+        return got, want, stored.sort("as_of", "adset_id"), baselines
+    finally:
+        con.close()

@@ -13,11 +13,10 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
-from dagster_helpers import ALL_KEYS, run_cycle
+from dagster_helpers import ALL_KEYS, advance, run_cycle, short_clock_account
 
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH
 from budget_pipeline.defs.evaluation_point import evaluation_point, fingerprint
-from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
 from budget_pipeline.sources.accounts import open_simulated
 
 DECIDING = ("entity_baselines", "composite_scores", "rebalance_plan")
@@ -26,11 +25,7 @@ NODES = (*DECIDING, "trigger_states")
 
 @pytest.fixture()
 def account(tmp_path):
-    raw = yaml.safe_load(DEFAULT_SCENARIO_PATH.read_text())
-    raw["days"] -= 1  # the clock stops at the start of the last partition's day
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return tmp_path / "warehouse.duckdb", scenario
+    return short_clock_account(tmp_path)  # the clock stops a day before the last partition
 
 
 def _cycle(instance, db_path, scenario, keys, pools=DEFAULT_POOLS_PATH):
@@ -38,14 +33,6 @@ def _cycle(instance, db_path, scenario, keys, pools=DEFAULT_POOLS_PATH):
     return {node: result.asset_materializations_for_node(node)[-1].metadata for node in NODES} | {
         "checks": result.get_asset_check_evaluations()
     }
-
-
-def _advance(db_path, scenario, hours):
-    con = duckdb.connect(str(db_path))
-    try:
-        open_simulated(con, scenario).advance(hours)
-    finally:
-        con.close()
 
 
 def _one(db_path, sql: str):
@@ -77,7 +64,7 @@ def test_an_intraday_tick_keeps_the_decisions_until_the_next_evaluation_point(ac
     assert first["rebalance_plan"]["moves"].value > 0
 
     before = _newest_hour(db_path)
-    _advance(db_path, scenario, 3)  # three new hours, still the same day: no new point
+    advance(db_path, scenario, 3)  # three new hours, still the same day: no new point
     tick = _cycle(instance, db_path, scenario, ALL_KEYS[-1:])
     assert (_newest_hour(db_path) - before).total_seconds() == 3 * 3600  # they landed
     assert _recomputed(tick) == [False, False, False]
@@ -89,7 +76,7 @@ def test_an_intraday_tick_keeps_the_decisions_until_the_next_evaluation_point(ac
     assert len(tick["checks"]) == 9 and all(c.passed for c in tick["checks"])
     assert _plans(db_path) == 1
 
-    _advance(db_path, scenario, 21)  # midnight: the next evaluation point
+    advance(db_path, scenario, 21)  # midnight: the next evaluation point
     nxt = _cycle(instance, db_path, scenario, ALL_KEYS[-1:])
     assert _recomputed(nxt) == [True, True, True]
     assert nxt["composite_scores"]["evaluation_points"].value == 1
@@ -107,7 +94,7 @@ def test_an_edited_pools_file_or_a_budget_changed_by_hand_is_decided_again(accou
     pools["pools"][0]["weights"] = {"roas": 0.7, "cpa": 0.1, "frequency": 0.1, "engagement": 0.1}
     edited = tmp_path / "pools.yaml"
     edited.write_text(yaml.safe_dump(pools, sort_keys=False))
-    _advance(db_path, scenario, 1)
+    advance(db_path, scenario, 1)
     after_edit = _cycle(instance, db_path, scenario, ALL_KEYS[-1:], pools=edited)
     # the baselines read no weights; the scores and the plan do
     assert _recomputed(after_edit) == [False, True, True]
@@ -160,11 +147,11 @@ def test_a_new_build_of_the_engine_decides_again_at_the_same_point(account, monk
     db_path, scenario = account
     instance = dg.DagsterInstance.ephemeral()
     _cycle(instance, db_path, scenario, ALL_KEYS[-36:])
-    _advance(db_path, scenario, 1)
+    advance(db_path, scenario, 1)
     assert _recomputed(_cycle(instance, db_path, scenario, ALL_KEYS[-1:])) == [False] * 3
     # a fix deployed between two points (another engine or SQL): no decision is kept
     monkeypatch.setattr(
         "budget_pipeline.defs.evaluation_point.code_version", lambda: "the next build"
     )
-    _advance(db_path, scenario, 1)
+    advance(db_path, scenario, 1)
     assert _recomputed(_cycle(instance, db_path, scenario, ALL_KEYS[-1:])) == [True] * 3

@@ -10,8 +10,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
-import yaml
-from dagster_helpers import ALL_KEYS, run_cycle
+from dagster_helpers import ALL_KEYS, advance, run_cycle, short_clock_account
 from polars.testing import assert_frame_equal
 
 from budget_pipeline import db
@@ -23,19 +22,13 @@ from budget_pipeline.defs.warehouse.assets import stored_baselines
 from budget_pipeline.engine import baselines as engine_baselines
 from budget_pipeline.engine.cycle import cycle_as_of
 from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
-from budget_pipeline.sources.accounts import open_simulated
 
 CONFIG = load_pools(DEFAULT_POOLS_PATH)
 
 
 @pytest.fixture()
 def account(tmp_path):
-    raw = yaml.safe_load(DEFAULT_SCENARIO_PATH.read_text())
-    raw["days"] -= 1  # the clock stops at the start of the last partition's day
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return tmp_path / "warehouse.duckdb", scenario
+    return short_clock_account(tmp_path)  # the clock stops a day before the last partition
 
 
 @pytest.fixture()
@@ -57,14 +50,6 @@ def _scores_meta(result):
     return result.asset_materializations_for_node("composite_scores")[-1].metadata
 
 
-def _advance(db_path, scenario, hours):
-    con = duckdb.connect(str(db_path))
-    try:
-        open_simulated(con, scenario).advance(hours)
-    finally:
-        con.close()
-
-
 def _fresh(con, as_of):
     """The windows and baselines at ``as_of`` computed afresh, and the ad sets."""
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
@@ -83,7 +68,7 @@ def test_a_new_day_is_scored_on_the_stored_baselines_the_same_to_the_bit(account
     assert _scores_meta(first)["baselines"].value == "computed"
     assert len(computed) == 1
 
-    _advance(db_path, scenario, 24)  # the next midnight: one new evaluation point
+    advance(db_path, scenario, 24)  # the next midnight: one new evaluation point
     new_day = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario)
     meta = _scores_meta(new_day)
     assert meta["evaluation_points"].value == 1

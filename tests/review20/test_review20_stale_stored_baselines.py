@@ -11,57 +11,27 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
-from dagster_helpers import ALL_KEYS, resources, run_cycle
+from dagster_helpers import (
+    ALL_KEYS,
+    advance,
+    newest_scores_vs_fresh,
+    resources,
+    run_cycle,
+    short_clock_account,
+)
 from polars.testing import assert_frame_equal
 
-from budget_pipeline import db
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
-from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
 from budget_pipeline.definitions import defs
-from budget_pipeline.defs.decisions.assets import windows_needed
-from budget_pipeline.engine import baselines as engine_baselines
-from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
-from budget_pipeline.sources.accounts import open_simulated
 
 
 @pytest.fixture()
 def account(tmp_path):
-    raw = yaml.safe_load(DEFAULT_SCENARIO_PATH.read_text())
-    raw["days"] -= 1  # the clock stops at the start of the last partition's day
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return tmp_path / "warehouse.duckdb", scenario
-
-
-def _advance(db_path, scenario, hours):
-    con = duckdb.connect(str(db_path))
-    try:
-        open_simulated(con, scenario).advance(hours)
-    finally:
-        con.close()
+    return short_clock_account(tmp_path)  # the clock stops a day before the last partition
 
 
 def _meta(result, node):
     return result.asset_materializations_for_node(node)[-1].metadata
-
-
-def _newest_scores_vs_fresh(db_path, config):
-    """The scores stored at the newest scored point, the ones computed afresh there from the
-    warehouse as it is now, and the stored and fresh baselines."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        as_of = con.execute("SELECT max(as_of) FROM composite_scores").fetchall()[0][0]
-        entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        windows, baselines = engine_baselines.score_inputs(
-            con, [as_of], config.settings, windows_needed(config), entities
-        )
-        want = conform(score_entities(windows, baselines, entities, config), SCORES)
-        got = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
-        stored = conform(db.read(con, "select_stored_entity_baselines"), engine_baselines.BASELINES)
-        return got, want, stored.sort("as_of", "adset_id"), baselines
-    finally:
-        con.close()
 
 
 def _pools(tmp_path, name="pools.yaml", *, edited=False):
@@ -95,18 +65,18 @@ def test_scores_recomputed_later_at_the_same_point_read_baselines_of_the_insight
     instance = dg.DagsterInstance.ephemeral()
     pools = _pools(tmp_path)
     run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario, pools_path=pools)
-    _advance(db_path, scenario, 24)  # next midnight
+    advance(db_path, scenario, 24)  # next midnight
     new_day = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario, pools_path=pools)
     assert _meta(new_day, "composite_scores")["baselines"].value == "stored by entity_baselines"
     assert _meta(new_day, "composite_scores")["evaluation_points"].value == 1
 
-    _advance(db_path, scenario, 6)  # same point; the re-pull restates the last 3 days
+    advance(db_path, scenario, 6)  # same point; the re-pull restates the last 3 days
     edited = _pools(tmp_path, "edited.yaml", edited=True)
     tick = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario, pools_path=edited)
     assert _meta(tick, "entity_baselines")["recomputed"].value is False
     assert _meta(tick, "composite_scores")["recomputed"].value is True
 
-    got, want, stored, fresh = _newest_scores_vs_fresh(db_path, load_pools(edited))
+    got, want, stored, fresh = newest_scores_vs_fresh(db_path, load_pools(edited))
     # precondition: the re-pull restated hours inside the baseline window (the table
     # entity_baselines kept is stale at this point, by design, before and after the change)
     assert not stored.equals(fresh)
@@ -124,7 +94,7 @@ def test_scores_alone_after_a_baselines_only_run_read_the_insights_now(account, 
     instance = dg.DagsterInstance.ephemeral()
     pools = _pools(tmp_path)
     run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario, pools_path=pools)
-    _advance(db_path, scenario, 24)
+    advance(db_path, scenario, 24)
     partial = dg.materialize(
         [*defs.assets],
         selection=["ad_entities", "raw_insights", "insights", "entity_baselines"],
@@ -134,12 +104,12 @@ def test_scores_alone_after_a_baselines_only_run_read_the_insights_now(account, 
         raise_on_error=False,
     )
     assert partial.success, partial.get_step_failure_events()
-    _advance(db_path, scenario, 6)
+    advance(db_path, scenario, 6)
     cycle = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario, pools_path=pools)
     assert _meta(cycle, "entity_baselines")["recomputed"].value is False
     assert _meta(cycle, "composite_scores")["evaluation_points"].value == 1
 
-    got, want, stored, fresh = _newest_scores_vs_fresh(db_path, load_pools(pools))
+    got, want, stored, fresh = newest_scores_vs_fresh(db_path, load_pools(pools))
     assert not stored.equals(fresh)  # precondition: restated inside the baseline window
     # true at 88f2c57; now the scores read the baselines of the earlier pull
     assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
@@ -157,7 +127,7 @@ def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account,
     db_path, scenario = account
     instance = dg.DagsterInstance.ephemeral()
     run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario)
-    _advance(db_path, scenario, 24)
+    advance(db_path, scenario, 24)
     new_day = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario)
     assert _meta(new_day, "composite_scores")["baselines"].value == "stored by entity_baselines"
 
@@ -191,6 +161,6 @@ def test_scores_after_a_hand_repair_of_insights_read_the_repaired_hours(account,
     )
     assert alone.success, alone.get_step_failure_events()
     assert _meta(alone, "composite_scores")["recomputed"].value is True
-    got, want, stored, fresh = _newest_scores_vs_fresh(db_path, load_pools(edited))
+    got, want, stored, fresh = newest_scores_vs_fresh(db_path, load_pools(edited))
     assert not stored.equals(fresh)  # precondition: the repair is inside the baseline window
     assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)

@@ -11,35 +11,26 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
-from dagster_helpers import ALL_KEYS, resources, run_cycle
+from dagster_helpers import (
+    ALL_KEYS,
+    advance,
+    newest_scores_vs_fresh,
+    resources,
+    run_cycle,
+    short_clock_account,
+)
 from polars.testing import assert_frame_equal
 
 from budget_pipeline import db
 from budget_pipeline.config.pools import DEFAULT_POOLS_PATH, load_pools
-from budget_pipeline.contracts import AD_ENTITIES, SCORES, conform
+from budget_pipeline.contracts import AD_ENTITIES, conform
 from budget_pipeline.definitions import defs
-from budget_pipeline.defs.decisions.assets import _score_inputs, windows_needed
-from budget_pipeline.engine import baselines as engine_baselines
-from budget_pipeline.engine.scoring import score_entities
-from budget_pipeline.settings import DEFAULT_SCENARIO_PATH
-from budget_pipeline.sources.accounts import open_simulated
+from budget_pipeline.defs.decisions.assets import _score_inputs
 
 
 @pytest.fixture()
 def account(tmp_path):
-    raw = yaml.safe_load(DEFAULT_SCENARIO_PATH.read_text())
-    raw["days"] -= 1
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return tmp_path / "warehouse.duckdb", scenario
-
-
-def _advance(db_path, scenario, hours):
-    con = duckdb.connect(str(db_path))
-    try:
-        open_simulated(con, scenario).advance(hours)
-    finally:
-        con.close()
+    return short_clock_account(tmp_path)  # the clock stops a day before the last partition
 
 
 def _pools(tmp_path, name, **settings):
@@ -56,17 +47,13 @@ def _meta(result, node):
 
 def _assert_scores_fresh(db_path, pools_path):
     config = load_pools(pools_path)
+    got, want, _, baselines = newest_scores_vs_fresh(db_path, config)
+    assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
+    # and what _score_inputs reads now equals a fresh computation
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         as_of = con.execute("SELECT max(as_of) FROM composite_scores").fetchall()[0][0]
         entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-        windows, baselines = engine_baselines.score_inputs(
-            con, [as_of], config.settings, windows_needed(config), entities
-        )
-        want = conform(score_entities(windows, baselines, entities, config), SCORES)
-        got = conform(db.read(con, "select_composite_scores_at", {"as_of": [as_of]}), SCORES)
-        assert_frame_equal(got.sort("entity_id"), want.sort("entity_id"), check_exact=True)
-        # and what _score_inputs reads now equals a fresh computation
         _read_windows, read_baselines, _ = _score_inputs(con, [as_of], config, entities)
         assert_frame_equal(read_baselines, baselines, check_exact=True)
     finally:
@@ -82,9 +69,9 @@ def test_settings_edited_at_the_same_point_score_on_baselines_of_the_new_setting
     db_path, scenario = account
     instance = dg.DagsterInstance.ephemeral()
     run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario)
-    _advance(db_path, scenario, 24)
+    advance(db_path, scenario, 24)
     run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario)
-    _advance(db_path, scenario, 2)
+    advance(db_path, scenario, 2)
     edited = _pools(tmp_path, "edited.yaml", **settings)
     tick = run_cycle(instance, db_path, ALL_KEYS[-1:], scenario_path=scenario, pools_path=edited)
     assert _meta(tick, "entity_baselines")["recomputed"].value is True
@@ -123,14 +110,14 @@ def _edit_entities(db_path, how: str):
         con.close()
 
 
-@pytest.mark.parametrize("how", ["rename", "remove", "repool", "cbo"])
-def test_ad_sets_changed_after_the_baselines_were_stored_are_scored_afresh(account, how):
-    """entity_baselines stored at the point in a warehouse-only run; the ad sets change; the
-    scores alone (composite_scores materialised by itself, as from the UI)."""
+def _scores_alone_after_stored_baselines(account, between=lambda db_path: None):
+    """entity_baselines stored at the new point in a warehouse-only run, ``between(db_path)``,
+    then the scores alone (composite_scores materialised by itself, as from the UI): their
+    ``baselines`` metadata, after the scores were checked against a fresh computation."""
     db_path, scenario = account
     instance = dg.DagsterInstance.ephemeral()
     run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario)
-    _advance(db_path, scenario, 24)
+    advance(db_path, scenario, 24)
     partial = dg.materialize(
         [*defs.assets],
         selection=["ad_entities", "raw_insights", "insights", "entity_baselines"],
@@ -140,7 +127,7 @@ def test_ad_sets_changed_after_the_baselines_were_stored_are_scored_afresh(accou
         raise_on_error=False,
     )
     assert partial.success
-    _edit_entities(db_path, how)
+    between(db_path)
     alone = dg.materialize(
         [*defs.assets],
         selection=["composite_scores"],
@@ -149,33 +136,18 @@ def test_ad_sets_changed_after_the_baselines_were_stored_are_scored_afresh(accou
         raise_on_error=False,
     )
     assert alone.success, alone.get_step_failure_events()
-    assert _meta(alone, "composite_scores")["baselines"].value == "computed"
     _assert_scores_fresh(db_path, DEFAULT_POOLS_PATH)
+    return _meta(alone, "composite_scores")["baselines"].value
+
+
+@pytest.mark.parametrize("how", ["rename", "remove", "repool", "cbo"])
+def test_ad_sets_changed_after_the_baselines_were_stored_are_scored_afresh(account, how):
+    """The ad sets change between the stored baselines and the scores: computed afresh."""
+    edit = lambda db_path: _edit_entities(db_path, how)  # noqa: E731
+    assert _scores_alone_after_stored_baselines(account, edit) == "computed"
 
 
 def test_scores_alone_right_after_the_baselines_reuse_them_and_match(account):
     """The same sequence with nothing changed in between: the stored ones are used, and they
     are what a fresh computation gives."""
-    db_path, scenario = account
-    instance = dg.DagsterInstance.ephemeral()
-    run_cycle(instance, db_path, ALL_KEYS[-36:], scenario_path=scenario)
-    _advance(db_path, scenario, 24)
-    partial = dg.materialize(
-        [*defs.assets],
-        selection=["ad_entities", "raw_insights", "insights", "entity_baselines"],
-        resources=resources(db_path, scenario_path=scenario),
-        instance=instance,
-        partition_key=ALL_KEYS[-1],
-        raise_on_error=False,
-    )
-    assert partial.success
-    alone = dg.materialize(
-        [*defs.assets],
-        selection=["composite_scores"],
-        resources=resources(db_path, scenario_path=scenario),
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert alone.success, alone.get_step_failure_events()
-    assert _meta(alone, "composite_scores")["baselines"].value == "stored by entity_baselines"
-    _assert_scores_fresh(db_path, DEFAULT_POOLS_PATH)
+    assert _scores_alone_after_stored_baselines(account) == "stored by entity_baselines"
