@@ -30,7 +30,7 @@ def history(env: Mapping[str, str] | None = None) -> tuple[str, str | None, str]
         return start, end, source.get("BUDGET_PIPELINE_TIMEZONE") or "UTC"
     # Validated like every run validates it: a broken scenario fails the code location with a
     # message naming the field, not a bare KeyError. A file unchanged since it last validated
-    # is read from the scenario cache; a big one (1 MB, ~5,000 ad sets) gives only its three
+    # is read from the scenario cache; a big one (64 KB, ~300 ad sets) gives only its three
     # top-level keys here and is validated when a step opens the account, so a launched run
     # process imports this in under 2 s at any size (see scenario_header).
     start, days, timezone = scenario_summary(settings.scenario_path(env))

@@ -76,7 +76,8 @@ def test_a_mistake_in_a_big_scenarios_body_is_named_when_the_account_opens(tmp_p
 
 
 def test_a_launched_run_imports_the_definitions_without_loading_a_big_scenario(tmp_path):
-    scenario, pools = scaled_inputs(130, tmp_path / "big")
+    scenario, pools = scaled_inputs(25, tmp_path / "big")  # 1,000 ad sets: 220 KB
+    assert scenario.stat().st_size >= QUICK_HEADER_BYTES
     code = (
         "import sys, budget_pipeline.sources.simulated.scenario as s\n"
         "s.parse_scenario = lambda path: sys.exit(f'loaded {path} whole at import')\n"
