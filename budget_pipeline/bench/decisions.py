@@ -66,9 +66,8 @@ def decision_steps(con, config, stored: list[bool] | None = None) -> dict[str, f
     # the newest evaluation point, as composite_scores and rebalance_plan decide at it
     as_of = evaluation_point(cycle_as_of(con), config.settings.interval_hours)
     entities = conform(db.read(con, "select_ad_entities"), AD_ENTITIES)
-    windows, baselines, reused = _score_inputs(
-        con, [as_of], config, entities
-    )  # as composite_scores
+    # as composite_scores reads them (the stored baselines where they are current)
+    windows, baselines, reused = _score_inputs(con, [as_of], config, entities)
     if stored is not None:
         stored.append(reused)
     scores = score_entities(windows, baselines, entities, config)
